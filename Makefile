@@ -1,0 +1,38 @@
+# Quick start: `make demo` runs the main job on the bundled data, `make test` runs the test suite.
+# Both create the virtual environment on first use (Python 3.11+ as `python3`, or PYTHON=...).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tiecast-installed
+# LightGBM's OpenMP threads spin-wait by default and stall when another process holds a core.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: install demo test lint data bench clean
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	$(PY) -m pip install -q -c requirements.lock -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/tiecast demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check features training serving tests benchmarks data
+	$(VENV)/bin/mypy
+
+# Rebuild the bundled dataset data/korea/ from the raw files in data/raw/korea/.
+data: $(STAMP)
+	$(PY) data/build_korea.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/features_scale.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

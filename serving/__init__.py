@@ -1,0 +1,1 @@
+"""tiecast.serving: the command line, the MLflow pyfunc model and explanation reports."""

@@ -1,0 +1,1 @@
+"""tiecast.training: forecasters, backtests and MLflow tracking (built on features)."""
