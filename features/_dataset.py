@@ -165,13 +165,22 @@ def _find_table(folder: Path, stem: str) -> Path | None:
 
 
 def _read_csv_text(path: Path) -> pd.DataFrame:
-    """Read every cell as text, trying UTF-8 (with or without BOM) first, then CP949 (a superset of EUC-KR)."""
+    """Read every cell as text, trying UTF-8 (with or without BOM) first, then CP949 (a superset of EUC-KR).
+
+    The header is read as a data row and set verbatim, so that duplicated column names stay visible (pandas
+    would rename the second ``value`` to ``value.1``) and a row with more fields than the header is an error
+    (pandas would silently turn the first column into the index). Missing trailing cells read as empty.
+    """
     last: UnicodeDecodeError | None = None
     for encoding in ("utf-8-sig", "cp949"):
         try:
-            return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding)
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, encoding=encoding, header=None)
         except UnicodeDecodeError as exc:
             last = exc
+            continue
+        df = raw.iloc[1:].reset_index(drop=True).fillna("")
+        df.columns = pd.Index([str(c) for c in raw.iloc[0].fillna("")])
+        return df
     assert last is not None
     raise last
 
@@ -189,7 +198,8 @@ def _read_table(path: Path, out: _Collector) -> pd.DataFrame | None:
         out.add("error", name, "file is neither UTF-8 nor CP949/EUC-KR text", fix="save it as UTF-8 CSV")
         return None
     except Exception as exc:  # pandas/pyarrow parse errors have many types; report them all the same way
-        out.add("error", name, f"cannot be read as a table: {exc}", fix="check the delimiter (comma) and quoting")
+        out.add("error", name, f"cannot be read as a table: {str(exc).strip()}",
+                fix="check the delimiter (comma) and quoting")
         return None
     df.columns = [str(c).strip() for c in df.columns]
     dupes = df.columns[df.columns.duplicated()].unique().tolist()
@@ -200,10 +210,14 @@ def _read_table(path: Path, out: _Collector) -> pd.DataFrame | None:
     return df.apply(lambda s: s.str.strip())
 
 
+def _is_blank(text: pd.Series) -> pd.Series:
+    return text.eq("") | text.str.lower().isin(["nan", "na", "none", "null"])
+
+
 def _to_number(df: pd.DataFrame, column: str, file: str, out: _Collector, integer: bool,
                key: tuple[str, ...]) -> pd.Series:
     text = df[column]
-    blank = text.eq("") | text.str.lower().isin(["nan", "na", "none", "null"])
+    blank = _is_blank(text)
     values = pd.to_numeric(text.where(~blank), errors="coerce")
     bad = values.isna() & ~blank
     kind = "an integer" if integer else "a number"
@@ -212,6 +226,7 @@ def _to_number(df: pd.DataFrame, column: str, file: str, out: _Collector, intege
     if integer:
         frac = values.notna() & (values % 1 != 0)
         out.rows("error", file, frac, df, column, "'{value}' is not a whole year", "write the year as e.g. 2020", key)
+        values = values.where(~frac)  # reported above; keeps the Int64 cast from failing
     return values
 
 
@@ -239,6 +254,17 @@ def _parse_meta(folder: Path, out: _Collector) -> dict[str, Any] | None:
     ):
         out.add("error", "dataset.toml", f"'years' must be [first, last] integers, got {years!r}", column="years",
                 fix="write years = [2008, 2025] or remove the key")
+        del meta["years"]
+    for table in ("breaks", "columns", "flows", "small_mid_city"):
+        if table in meta and not isinstance(meta[table], dict):
+            out.add("error", "dataset.toml", f"'{table}' must be a table ([{table}])", column=table,
+                    fix=f"write it as a [{table}] section or remove it")
+            del meta[table]
+    reviewed = meta.get("breaks", {}).get("reviewed", [])
+    if not isinstance(reviewed, list) or not all(isinstance(r, str) for r in reviewed):
+        out.add("error", "dataset.toml", "'breaks.reviewed' must be a list of \"unit_id@year\" strings",
+                column="breaks.reviewed", fix='write reviewed = ["36110@2014"]')
+        del meta["breaks"]["reviewed"]
     return meta
 
 
@@ -261,8 +287,10 @@ def _convert(table: str, df: pd.DataFrame, file: str, out: _Collector) -> pd.Dat
     key = {"panel": ("unit_id", "year"), "flows": ("origin", "destination", "year", "kind"),
            "units": ("unit_id",), "cooperation": ("unit_id", "program")}[table]
     typed = pd.DataFrame(index=df.index)
+    known = set(REQUIRED_COLUMNS[table]) | set(OPTIONAL_COLUMNS[table])
     for col in df.columns:
-        if col in ID_COLUMNS[table] or col in TEXT_COLUMNS[table]:
+        # Unknown columns of units/flows/cooperation are warned about and ignored: kept as text, not checked.
+        if col in ID_COLUMNS[table] or col in TEXT_COLUMNS[table] or (table != "panel" and col not in known):
             typed[col] = df[col].astype(str)
         else:
             values = _to_number(df, col, file, out, integer=col in INT_COLUMNS[table], key=key)
@@ -270,6 +298,10 @@ def _convert(table: str, df: pd.DataFrame, file: str, out: _Collector) -> pd.Dat
     for col in ID_COLUMNS[table]:
         if col in typed.columns and not (table == "cooperation" and col == "partner_id"):
             out.rows("error", file, typed[col].eq(""), df, col, "empty id", "every row needs an id", key)
+    for col in INT_COLUMNS[table]:
+        if col in REQUIRED_COLUMNS[table] and col in df.columns:
+            out.rows("error", file, _is_blank(df[col]), df, col, f"empty {col}", f"every row needs a {col}",
+                     key)
     return typed
 
 
@@ -288,8 +320,10 @@ def _check_units(units: pd.DataFrame, file: str, out: _Collector) -> None:
                 column="lat", fix="add unit centroids in decimal degrees")
 
 
-def _check_unknown_ids(df: pd.DataFrame, file: str, columns: tuple[str, ...], known: set[str], key: tuple[str, ...],
-                       out: _Collector, allow_blank: bool = False) -> None:
+def _check_unknown_ids(df: pd.DataFrame, file: str, columns: tuple[str, ...], known: set[str] | None,
+                       key: tuple[str, ...], out: _Collector, allow_blank: bool = False) -> None:
+    if known is None:
+        return
     for col in columns:
         if col not in df.columns:
             continue
@@ -316,7 +350,8 @@ def _check_panel(panel: pd.DataFrame, file: str, meta: dict[str, Any], out: _Col
     dup = panel.duplicated(["unit_id", "year"], keep=False)
     out.rows("error", file, dup, panel, "year", "duplicate (unit_id, year) row", "keep one row per unit and year",
              key)
-    targets = [t for t in meta.get("targets", []) if isinstance(t, str)]
+    declared = meta.get("targets")
+    targets = [t for t in declared if isinstance(t, str)] if isinstance(declared, list) else []
     for target in targets:
         if target not in panel.columns:
             out.add("error", file, "target column declared in dataset.toml is missing", column=target,
@@ -437,13 +472,17 @@ def _load(folder: Path) -> tuple[Dataset | None, list[Problem]]:
         df = _read_table(path, out)
         if df is None or not _validate_columns(table, df, path.name, out):
             continue
+        if df.empty and table in ("units", "panel"):
+            out.add("error", path.name, "file has a header but no data rows", fix=f"add the {table} rows")
+            continue
         raw[table] = df
         typed[table] = _convert(table, df, path.name, out)
     meta = meta or {}
     years = None
     if isinstance(meta.get("years"), list) and len(meta["years"]) == 2:
         years = (int(meta["years"][0]), int(meta["years"][1]))
-    known: set[str] = set(typed["units"]["unit_id"]) if "units" in typed else set()
+    # None when units could not be read (already reported): every id would look unknown.
+    known: set[str] | None = set(typed["units"]["unit_id"]) if "units" in typed else None
     if "units" in typed:
         _check_units(typed["units"], files["units"], out)
     if "panel" in typed:
@@ -451,7 +490,7 @@ def _load(folder: Path) -> tuple[Dataset | None, list[Problem]]:
         _check_unknown_ids(panel, files["panel"], ("unit_id",), known, ("unit_id", "year"), out)
         _check_years(panel, files["panel"], "year", years, ("unit_id", "year"), out)
         _check_panel(panel, files["panel"], meta, out)
-        without = sorted(known - set(panel["unit_id"]))
+        without = sorted(known - set(panel["unit_id"])) if known is not None else []
         if without:
             out.add("warning", files["panel"], f"{len(without)} unit(s) have no panel rows: {', '.join(without[:10])}",
                     column="unit_id", fix="add their rows or remove them from units")

@@ -7,6 +7,7 @@ import argparse
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from features import Dataset, check_dataset, load_dataset
 
@@ -23,16 +24,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     info.set_defaults(func=run_info)
 
 
+def _console() -> Console:
+    # markup=False: file names, ids and values come from user data and may contain "[...]".
+    return Console(highlight=False, markup=False)
+
+
 def run_check(args: argparse.Namespace) -> int:
-    console = Console(highlight=False)
+    console = _console()
     problems = check_dataset(args.dataset)
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     for p in problems:
         style = "red" if p.severity == "error" else "yellow"
-        console.print(f"[{style}]{p.severity.upper()}[/{style}] {str(p).split(' ', 1)[1]}", soft_wrap=True)
-    verdict = "[red]FAILED[/red]" if errors else "[green]OK[/green]"
-    console.print(f"{verdict} {args.dataset}: {len(errors)} error(s), {len(warnings)} warning(s)")
+        text = str(p).split(" ", 1)[1]
+        console.print(Text.assemble((p.severity.upper(), style), " " + text), soft_wrap=True)
+    verdict = Text("FAILED", "red") if errors else Text("OK", "green")
+    summary = f" {args.dataset}: {len(errors)} error(s), {len(warnings)} warning(s)"
+    console.print(Text.assemble(verdict, summary))
     return 1 if errors else 0
 
 
@@ -72,9 +80,9 @@ def flow_summary(ds: Dataset) -> pd.DataFrame:
 
 def run_info(args: argparse.Namespace) -> int:
     ds = load_dataset(args.dataset)
-    console = Console(highlight=False)
+    console = _console()
     first, last = ds.years
-    console.print(f"[bold]{ds.name}[/bold]  ({ds.path})  fingerprint {ds.fingerprint}")
+    console.print(Text.assemble((ds.name, "bold"), f"  ({ds.path})  fingerprint {ds.fingerprint}"))
     if ds.meta.get("description"):
         console.print(str(ds.meta["description"]), soft_wrap=True)
     units = ds.units
@@ -102,5 +110,5 @@ def run_info(args: argparse.Namespace) -> int:
         console.print(f"cooperation arrangements: {len(ds.cooperation)} "
                       f"({ds.cooperation['program'].nunique()} programs)")
     for w in ds.warnings:
-        console.print(f"[yellow]{w}[/yellow]", soft_wrap=True)
+        console.print(str(w), style="yellow", soft_wrap=True)
     return 0

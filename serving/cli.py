@@ -17,6 +17,7 @@ from features import TiecastError
 # Modules providing subcommands, in the order `tiecast --help` lists them.
 _COMMAND_MODULES = (
     "serving._cmd_data",
+    "serving._cmd_features",
 )
 
 

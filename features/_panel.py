@@ -1,0 +1,379 @@
+"""The leak-free yearly panel of features: one row per unit and origin year ``t``.
+
+Every feature for origin year ``t`` uses only data known at the end of year ``t``: panel values of years
+``<= t`` and flows of years ``<= t``. Flow kinds observed in some years only (the bundled Korean migration OD
+is 2025 only) are used from the nearest earlier flow year; when there is none, their features are missing
+(LightGBM handles missing values) and the time-invariant kinds (contiguity) and the gravity model (populations
+at ``t`` and distances) still give tie features. :attr:`PanelFeatures.sources` records which flow year fed
+which origin year.
+
+Feature groups (used to sum explanations by group later):
+
+- ``ties`` – tie measures from flows (reciprocal strength, reciprocated share, partner entropy, dependence on
+  the dominant partner, borrowed size, centralities, Nystuen–Dacey hierarchy), the panel's own network and
+  migration columns, and **network lags** (tie-weighted averages of partners' growth, aging and fiscal
+  capacity at ``t``);
+- ``demography``, ``fiscal``, ``income`` – the panel covariates at ``t`` and their 3-year changes (changes are
+  missing where a boundary break or a regime change such as the 2014 재정자립도 reclassification intervenes);
+- ``history`` – each target's log level and log growth over 1, 3 and 5 years (missing across breaks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from . import _ties
+from ._dataset import Dataset
+from ._errors import ConfigError
+from ._progress import progress_bar
+
+__all__ = ["FEATURE_GROUPS", "FeatureSpec", "PanelFeatures", "build_features", "flow_sources"]
+
+FEATURE_GROUPS = ("ties", "demography", "fiscal", "income", "history")
+# Declared panel column groups (dataset.toml [columns.X] group) -> feature group.
+PANEL_GROUP_TO_FEATURE_GROUP = {
+    "network": "ties", "migration": "ties", "ties": "ties",
+    "demography": "demography", "services": "demography", "geography": "demography",
+    "fiscal": "fiscal", "income": "income", "economy": "income",
+}
+# Declared groups of columns that do not change meaningfully over time: no change features for them.
+STATIC_GROUPS = {"geography"}
+GROWTH_HORIZONS = (1, 3, 5)
+CHANGE_YEARS = 3
+# Distance decay of the gravity weights when no flow year <= t exists to fit it (classic inverse square).
+DEFAULT_DISTANCE_DECAY = 2.0
+# Partner variables averaged over ties (network lags): panel column -> (feature stem, unit).
+NETWORK_LAG_SOURCES = {
+    "population_growth_1y": ("partners_pop_growth_1y", "log points"),
+    "population_growth_3y": ("partners_pop_growth_3y", "log points"),
+    "income_growth_1y": ("partners_income_growth_1y", "log points"),
+    "aging_ratio": ("partners_aging_ratio", "%"),
+    "fiscal_indep": ("partners_fiscal_indep", "%"),
+}
+# Unit tie measures taken from each flow kind (see features._ties.unit_tie_measures).
+FLOW_MEASURES = {
+    "reciprocal_strength_pk": ("per 1,000 residents", "sum_j min(F_ij, F_ji) per 1,000 residents"),
+    "reciprocated_share": ("0-1", "share of the unit's two-way volume matched by a counter-flow"),
+    "partner_entropy": ("0-1", "normalised Shannon entropy of the unit's volume over partners"),
+    "dominant_share": ("0-1", "share of the unit's volume exchanged with its largest partner"),
+    "borrowed_size_observed_log": ("log persons", "log(1 + sum_j w_ij P_j), w = observed volume shares, P at t"),
+    "pagerank": ("0-1", "PageRank of the flow graph"),
+    "hierarchy_level": ("levels", "Nystuen–Dacey level: 0 = hub, 1 = direct subordinate, ..."),
+    "is_hub": ("0/1", "1 when the unit's largest outflow goes to a smaller unit (Nystuen–Dacey terminal)"),
+}
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """Name, group, unit and description of one feature."""
+
+    name: str
+    group: str
+    unit: str
+    description: str
+
+
+@dataclass(frozen=True)
+class PanelFeatures:
+    """The feature panel: ``frame`` has ``unit_id``, ``year`` (origin year) and one column per feature."""
+
+    frame: pd.DataFrame
+    catalog: list[FeatureSpec]
+    sources: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.catalog]
+
+    def groups(self) -> dict[str, list[str]]:
+        """Feature names by group."""
+        out: dict[str, list[str]] = {}
+        for f in self.catalog:
+            out.setdefault(f.group, []).append(f.name)
+        return out
+
+    def catalog_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([f.__dict__ for f in self.catalog])
+
+
+def flow_sources(flows: pd.DataFrame, origin_years: Iterable[int], time_invariant: Iterable[str]) -> pd.DataFrame:
+    """Which flow year feeds each (origin year, kind): the latest flow year ``<= t``.
+
+    Time-invariant kinds feed every origin year (``flow_year`` is their stored year). Kinds with no flow year
+    ``<= t`` are absent for that origin year. Columns: ``year`` (origin), ``kind``, ``flow_year``, ``source``
+    (``observed`` or ``time_invariant``).
+    """
+    invariant = set(time_invariant)
+    kind_years = flows[["kind", "year"]].drop_duplicates().sort_values(["kind", "year"])
+    rows = []
+    for t in sorted(set(int(y) for y in origin_years)):
+        for kind, years in kind_years.groupby("kind")["year"]:
+            if kind in invariant:
+                rows.append((t, kind, int(years.max()), "time_invariant"))
+                continue
+            earlier = years[years <= t]
+            if len(earlier):
+                rows.append((t, kind, int(earlier.max()), "observed"))
+    return pd.DataFrame(rows, columns=["year", "kind", "flow_year", "source"])
+
+
+def _column_group(ds: Dataset, column: str) -> str:
+    declared = ds.column_info(column).get("group", "")
+    return PANEL_GROUP_TO_FEATURE_GROUP.get(declared, "demography" if not declared else declared)
+
+
+def _lagged(panel: pd.DataFrame, column: str, k: int) -> pd.Series:
+    """Value of ``column`` at year ``t - k`` for each row (by year, so gaps in the panel stay gaps)."""
+    indexed = panel.set_index(["unit_id", "year"])[column]
+    keys = pd.MultiIndex.from_arrays([panel["unit_id"], panel["year"] - k])
+    return pd.Series(indexed.reindex(keys).to_numpy(), index=panel.index)
+
+
+def _history_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.Series], list[FeatureSpec]]:
+    """Targets' log level and log growth over 1/3/5 years; missing where a break lies in (t-k, t]."""
+    out: dict[str, pd.Series] = {}
+    specs: list[FeatureSpec] = []
+    breaks = panel[ds.break_column].fillna(0).astype(float) if ds.break_column else pd.Series(0.0, panel.index)
+    cum_breaks = panel.assign(_b=breaks).groupby("unit_id")["_b"].cumsum()
+    frame = panel.assign(_cum_breaks=cum_breaks)
+    for target in ds.targets:
+        unit = ds.column_info(target).get("unit", "")
+        level = panel[target].where(panel[target] > 0)
+        log_level = np.log(level)
+        out[f"{target}_log"] = log_level
+        specs.append(FeatureSpec(f"{target}_log", "history", f"log {unit}".strip(), f"log of {target} at t"))
+        frame = frame.assign(_log=log_level)
+        for k in GROWTH_HORIZONS:
+            past = _lagged(frame, "_log", k)
+            crossed = cum_breaks - _lagged(frame, "_cum_breaks", k)
+            growth = (log_level - past).where(crossed.eq(0))
+            out[f"{target}_growth_{k}y"] = growth
+            specs.append(FeatureSpec(f"{target}_growth_{k}y", "history", "log points",
+                                     f"log({target}_t / {target}_(t-{k})); missing across a boundary break"))
+        frame = frame.assign(_g1=out[f"{target}_growth_1y"])
+        out[f"{target}_growth_1y_lag1"] = _lagged(frame, "_g1", 1)
+        specs.append(FeatureSpec(f"{target}_growth_1y_lag1", "history", "log points",
+                                 f"log growth of {target} from t-2 to t-1"))
+    return out, specs
+
+
+def _covariate_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.Series], list[FeatureSpec]]:
+    """Panel covariates at t (not targets, not break flags) and their 3-year changes within a regime."""
+    out: dict[str, pd.Series] = {}
+    specs: list[FeatureSpec] = []
+    skip = {"unit_id", "year", *ds.targets, *([ds.break_column] if ds.break_column else [])}
+    columns = [c for c in panel.columns if c not in skip and ds.column_info(c).get("group") != "meta"]
+    breaks = panel[ds.break_column].fillna(0).astype(float) if ds.break_column else pd.Series(0.0, panel.index)
+    frame = panel.assign(_cum_breaks=panel.assign(_b=breaks).groupby("unit_id")["_b"].cumsum())
+    crossed = frame["_cum_breaks"] - _lagged(frame, "_cum_breaks", CHANGE_YEARS)
+    # 0/1 columns of a group mark regimes (e.g. fiscal_regime_2014): no change is computed across them.
+    regimes: dict[str, list[str]] = {}
+    for col in columns:
+        if ds.column_info(col).get("unit") == "0/1":
+            regimes.setdefault(_column_group(ds, col), []).append(col)
+    for col in columns:
+        group = _column_group(ds, col)
+        info = ds.column_info(col)
+        out[col] = panel[col]
+        specs.append(FeatureSpec(col, group, info.get("unit", ""), info.get("description", col) + " (at t)"))
+        if info.get("unit") == "0/1" or info.get("group") in STATIC_GROUPS:
+            continue
+        valid = crossed.eq(0)
+        for regime in regimes.get(group, []):
+            valid &= panel[regime].eq(_lagged(panel, regime, CHANGE_YEARS))
+        change = (panel[col] - _lagged(panel, col, CHANGE_YEARS)).where(valid)
+        out[f"{col}_chg{CHANGE_YEARS}"] = change
+        specs.append(FeatureSpec(f"{col}_chg{CHANGE_YEARS}", group, info.get("unit", ""),
+                                 f"change of {col} over {CHANGE_YEARS} years (missing across breaks/regimes)"))
+    return out, specs
+
+
+def _row_normalise(w: sp.csr_matrix) -> sp.csr_matrix:
+    sums = np.asarray(w.sum(axis=1)).ravel()
+    inv = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
+    return sp.csr_matrix(sp.diags(inv) @ w)
+
+
+def _weighted_partner_mean(w: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
+    """sum_j w_ij x_j / sum_j w_ij over partners with known x_j (NaN when no partner has data)."""
+    known = np.isfinite(values)
+    num = w @ np.where(known, values, 0.0)
+    den = w @ known.astype(float)
+    return np.divide(num, den, out=np.full(len(values), np.nan), where=den > 0)
+
+
+def _pair_matrix(flows: pd.DataFrame, index: pd.Index, symmetric: bool) -> sp.csr_matrix:
+    """Sparse n x n matrix of flow values (F_ij + F_ji when symmetric); diagonal dropped."""
+    o = index.get_indexer(flows["origin"])
+    d = index.get_indexer(flows["destination"])
+    keep = (o >= 0) & (d >= 0) & (o != d)
+    n = len(index)
+    m = sp.csr_matrix((flows["value"].to_numpy(float)[keep], (o[keep], d[keep])), shape=(n, n))
+    return sp.csr_matrix(m + m.T) if symmetric else m
+
+
+def _gravity_volume(fit: _ties.GravityFit | None, pop: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """Dense symmetric expected volume E_ij + E_ji between all units (diagonal 0).
+
+    With a fitted unconstrained gravity model: E_ij = k P_i^alpha P_j^beta d_ij^-gamma. Without one (no flow
+    year <= t): the classic P_i P_j d_ij^-2 up to a constant, which row-normalised weights do not need.
+    """
+    n = len(pop)
+    mass = np.where(np.isfinite(pop) & (pop > 0), pop, np.nan)
+    logm = np.log(np.nan_to_num(mass, nan=1.0))
+    logd = np.log(np.maximum(dist, _ties.MIN_DISTANCE_KM))
+    if fit is None:
+        log_e = logm[:, None] + logm[None, :] - DEFAULT_DISTANCE_DECAY * logd
+    else:
+        log_e = fit.log_k + fit.alpha * logm[:, None] + fit.beta * logm[None, :] - fit.gamma * logd
+    # Work relative to the largest term so that exp() cannot overflow; weights are scale-free.
+    log_e = log_e - np.nanmax(np.where(np.eye(n, dtype=bool), -np.inf, log_e))
+    e = np.exp(log_e)
+    e[~np.isfinite(mass), :] = 0.0
+    e[:, ~np.isfinite(mass)] = 0.0
+    np.fill_diagonal(e, 0.0)
+    return e + e.T
+
+
+def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: dict[str, pd.Series],
+                  progress: bool) -> tuple[pd.DataFrame, list[FeatureSpec], pd.DataFrame]:
+    """Tie measures and network lags for every origin year, from the flows known at t."""
+    index = pd.Index(ds.units["unit_id"])
+    n = len(index)
+    years = sorted(int(y) for y in panel["year"].unique())
+    sources = flow_sources(flows, years, ds.time_invariant_kinds)
+    has_coords = {"lat", "lon"} <= set(ds.units.columns) and bool(ds.units[["lat", "lon"]].notna().all().all())
+    dist = _ties.distance_matrix_km(ds.units["lat"], ds.units["lon"], dtype=np.float64) if has_coords else None
+    # Masses for gravity and borrowed size: population where the dataset has it, else the first target.
+    mass_column = "population" if "population" in panel.columns else ds.targets[0]
+    pop_wide = panel.pivot(index="unit_id", columns="year", values=mass_column).reindex(index)
+    # Partner variables (unit x year) averaged over ties: the network lags.
+    lag_frame = panel[["unit_id", "year"]].copy()
+    for target in ds.targets:
+        for k in (1, 3):
+            lag_frame[f"{target}_growth_{k}y"] = hist[f"{target}_growth_{k}y"]
+    for col in ("aging_ratio", "fiscal_indep"):
+        if col in panel.columns:
+            lag_frame[col] = panel[col]
+    lag_sources = {k: v for k, v in NETWORK_LAG_SOURCES.items() if k in lag_frame.columns}
+    # Everything that depends on a (kind, flow year) only is computed once and reused for later origin years.
+    measure_cache: dict[tuple[str, int], pd.DataFrame] = {}
+    matrix_cache: dict[tuple[str, int], sp.csr_matrix] = {}
+    fit_cache: dict[tuple[str, int], _ties.GravityFit | None] = {}
+    blocks: list[pd.DataFrame] = []
+    specs: dict[str, FeatureSpec] = {}
+    source_of: dict[str, str] = {}
+
+    def spec(name: str, unit: str, description: str, source: str) -> None:
+        specs.setdefault(name, FeatureSpec(name, "ties", unit, description))
+        source_of.setdefault(name, source)
+
+    with progress_bar(progress) as bar:
+        task = bar.add_task("tie features", total=len(years))
+        for t in years:
+            block = pd.DataFrame({"unit_id": index, "year": t})
+            pop = pop_wide[t].to_numpy(float) if t in pop_wide.columns else np.full(n, np.nan)
+            lag_t = lag_frame[lag_frame["year"] == t].set_index("unit_id").reindex(index)
+            weights: dict[str, sp.csr_matrix] = {}
+            gravity_fit: _ties.GravityFit | None = None
+            gravity_year = -1
+            for row in sources[sources["year"] == t].itertuples(index=False):
+                kind, flow_year = str(row.kind), int(row.flow_year)
+                key = (kind, flow_year)
+                if key not in matrix_cache:
+                    kflows = flows[(flows["kind"] == kind) & (flows["year"] == flow_year)]
+                    matrix_cache[key] = _pair_matrix(kflows, index, symmetric=True)
+                    if kind not in ds.time_invariant_kinds:
+                        measure_cache[key] = _ties.unit_tie_measures(
+                            kflows, ds.units, None, gravity=False, regions=False).reindex(index)
+                        fit_cache[key] = _fit_gravity_at(kflows, index, pop_wide, flow_year, dist)
+                volume = matrix_cache[key]
+                weights[kind] = _row_normalise(volume)
+                if kind in ds.time_invariant_kinds:
+                    block[f"{kind}_degree"] = np.diff(volume.indptr)
+                    spec(f"{kind}_degree", "partners", f"number of {kind} partners (time-invariant)", kind)
+                    continue
+                block[f"{kind}_flow_age"] = t - flow_year
+                spec(f"{kind}_flow_age", "years", f"t minus the year of the {kind} flows used (nearest <= t)", kind)
+                m = measure_cache[key]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    derived = {
+                        "reciprocal_strength_pk": 1000.0 * m["reciprocal_strength"].to_numpy(float) / pop,
+                        "borrowed_size_observed_log": np.log1p(_weighted_partner_mean(weights[kind], pop)),
+                        "is_hub": m["hierarchy_level"].eq(0).to_numpy(float),
+                    }
+                for name, (unit, desc) in FLOW_MEASURES.items():
+                    values = derived[name] if name in derived else m[name].to_numpy(float)
+                    block[f"{kind}_{name}"] = values
+                    spec(f"{kind}_{name}", unit, f"{desc} ({kind} flows of the nearest year <= t)", kind)
+                if fit_cache[key] is not None and flow_year > gravity_year:
+                    gravity_fit, gravity_year = fit_cache[key], flow_year
+            if dist is not None:
+                volume = _gravity_volume(gravity_fit, pop, dist)
+                weights["gravity"] = _row_normalise(sp.csr_matrix(volume))
+                decay = DEFAULT_DISTANCE_DECAY if gravity_fit is None else float(gravity_fit.gamma)
+                block["gravity_decay"] = decay
+                spec("gravity_decay", "exponent", "distance decay of the gravity weights: fitted on the latest "
+                     f"flows <= t, else {DEFAULT_DISTANCE_DECAY}", "gravity")
+                block["borrowed_size_gravity_log"] = np.log1p(_weighted_partner_mean(weights["gravity"], pop))
+                spec("borrowed_size_gravity_log", "log persons", "log of the gravity-weighted mean population "
+                     "of all other units (borrowed size, Alonso 1973)", "gravity")
+                with np.errstate(divide="ignore"):
+                    access = (np.nan_to_num(pop)[None, :] * (np.maximum(dist, 1.0) / 10.0) ** (-decay))
+                np.fill_diagonal(access, 0.0)
+                block["gravity_access_log"] = np.log1p(access.sum(axis=1))
+                spec("gravity_access_log", "log persons", "log of the potential sum_j P_j (d_ij / 10 km)^-decay",
+                     "gravity")
+            for wname, w in weights.items():
+                for src, (stem, unit) in lag_sources.items():
+                    block[f"{stem}_{wname}"] = _weighted_partner_mean(w, lag_t[src].to_numpy(float))
+                    spec(f"{stem}_{wname}", unit, f"{wname}-weighted mean over partners of {src} at t (network lag)",
+                         wname)
+            blocks.append(block)
+            bar.advance(task)
+    frame = pd.concat(blocks, ignore_index=True)
+    # A canonical column order (by tie source, then name) that does not depend on which years have flows.
+    ordered = [specs[c] for c in sorted(specs, key=lambda c: (source_of[c], c))]
+    return frame, ordered, sources
+
+
+def _fit_gravity_at(kflows: pd.DataFrame, index: pd.Index, pop_wide: pd.DataFrame, flow_year: int,
+                    dist: np.ndarray | None) -> _ties.GravityFit | None:
+    """Unconstrained gravity fit of one flow year (populations of that year); None when not possible."""
+    if dist is None or flow_year not in pop_wide.columns:
+        return None
+    mass = pop_wide[flow_year].to_numpy(float)
+    o = index.get_indexer(kflows["origin"])
+    d = index.get_indexer(kflows["destination"])
+    keep = (o >= 0) & (d >= 0) & (o != d) & (kflows["value"].to_numpy(float) > 0)
+    if keep.sum() < 10 or not (np.isfinite(mass) & (mass > 0)).all():
+        return None
+    return _ties.fit_gravity(o[keep], d[keep], kflows["value"].to_numpy(float)[keep], mass, dist, len(index))
+
+
+def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, progress: bool = False) -> PanelFeatures:
+    """Build the leak-free feature panel of a dataset.
+
+    ``flows`` replaces ``ds.flows`` (same columns) to compute features from hypothetical flows, e.g. a
+    cooperation scenario: the computation is exactly the one applied to observed flows. Returns
+    :class:`PanelFeatures` with one row per (unit_id, origin year) of the panel.
+    """
+    flows = ds.flows if flows is None else flows
+    missing = {"origin", "destination", "year", "kind", "value"} - set(flows.columns)
+    if missing:
+        raise ConfigError(f"flows need the columns origin, destination, year, kind, value; missing {sorted(missing)}")
+    panel = ds.panel.sort_values(["unit_id", "year"]).reset_index(drop=True)
+    hist, hist_specs = _history_features(ds, panel)
+    cov, cov_specs = _covariate_features(ds, panel)
+    base = pd.concat([panel[["unit_id", "year"]], pd.DataFrame(hist), pd.DataFrame(cov)], axis=1)
+    ties, tie_specs, sources = _tie_features(ds, panel, flows, hist, progress)
+    frame = base.merge(ties, on=["unit_id", "year"], how="left", validate="1:1")
+    catalog = hist_specs + cov_specs + tie_specs
+    names = [f.name for f in catalog]
+    frame = frame[["unit_id", "year", *names]]
+    return PanelFeatures(frame=frame, catalog=catalog, sources=sources)
