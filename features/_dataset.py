@@ -265,6 +265,16 @@ def _parse_meta(folder: Path, out: _Collector) -> dict[str, Any] | None:
         out.add("error", "dataset.toml", "'breaks.reviewed' must be a list of \"unit_id@year\" strings",
                 column="breaks.reviewed", fix='write reviewed = ["36110@2014"]')
         del meta["breaks"]["reviewed"]
+    invariant = meta.get("flows", {}).get("time_invariant", [])
+    if not isinstance(invariant, list) or not all(isinstance(k, str) for k in invariant):
+        out.add("error", "dataset.toml", "'flows.time_invariant' must be a list of flow kinds",
+                column="flows.time_invariant", fix='write time_invariant = ["contiguity"]')
+        del meta["flows"]["time_invariant"]
+    for name, spec in list(meta.get("columns", {}).items()):
+        if not isinstance(spec, dict):
+            out.add("error", "dataset.toml", f"'columns.{name}' must be a table with unit/description/group/source",
+                    column=f"columns.{name}", fix=f'write [columns.{name}] with e.g. unit = "persons"')
+            del meta["columns"][name]
     return meta
 
 

@@ -112,7 +112,7 @@ def flow_sources(flows: pd.DataFrame, origin_years: Iterable[int], time_invarian
     kind_years = flows[["kind", "year"]].drop_duplicates().sort_values(["kind", "year"])
     rows = []
     for t in sorted(set(int(y) for y in origin_years)):
-        for kind, years in kind_years.groupby("kind")["year"]:
+        for kind, years in kind_years.groupby("kind", observed=True)["year"]:
             if kind in invariant:
                 rows.append((t, kind, int(years.max()), "time_invariant"))
                 continue
@@ -289,8 +289,10 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                     kflows = flows[(flows["kind"] == kind) & (flows["year"] == flow_year)]
                     matrix_cache[key] = _pair_matrix(kflows, index, symmetric=True)
                     if kind not in ds.time_invariant_kinds:
+                        # Path centralities are not features (the panel's own network columns carry them)
+                        # and cost O(V E): skip them here.
                         measure_cache[key] = _ties.unit_tie_measures(
-                            kflows, ds.units, None, gravity=False, regions=False).reindex(index)
+                            kflows, ds.units, None, gravity=False, regions=False, path_sources=0).reindex(index)
                         fit_cache[key] = _fit_gravity_at(kflows, index, pop_wide, flow_year, dist)
                 volume = matrix_cache[key]
                 weights[kind] = _row_normalise(volume)

@@ -40,7 +40,7 @@ def run_check(args: argparse.Namespace) -> int:
         console.print(Text.assemble((p.severity.upper(), style), " " + text), soft_wrap=True)
     verdict = Text("FAILED", "red") if errors else Text("OK", "green")
     summary = f" {args.dataset}: {len(errors)} error(s), {len(warnings)} warning(s)"
-    console.print(Text.assemble(verdict, summary))
+    console.print(Text.assemble(verdict, summary), soft_wrap=True)
     return 1 if errors else 0
 
 
