@@ -22,9 +22,9 @@ Severity = Literal["error", "warning"]
 class Problem:
     """One problem found in a dataset folder.
 
-    ``file`` is the file name inside the folder, ``row`` the line and key of the offending row, ``column`` the column concerned, ``message`` what is wrong and
-    ``fix`` what to do about it. ``row`` reads ``line N (key=value, ...)`` where N is the file's line number
-    (the header is line 1).
+    ``file`` is the file name inside the folder, ``row`` the line and key of the offending row, ``column``
+    the column concerned, ``message`` what is wrong and ``fix`` what to do about it. ``row`` reads
+    ``line N (key=value, ...)`` where N is the file's line number (the header is line 1).
     """
 
     severity: Severity
