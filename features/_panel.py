@@ -193,51 +193,48 @@ def _covariate_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.
     return out, specs
 
 
-def _row_normalise(w: sp.csr_matrix) -> sp.csr_matrix:
-    sums = np.asarray(w.sum(axis=1)).ravel()
-    inv = np.divide(1.0, sums, out=np.zeros_like(sums, dtype=float), where=sums > 0)
-    return sp.csr_matrix(sp.diags(inv) @ w)
+def _weighted_partner_mean(w: sp.csr_matrix | _GravityOperator, values: np.ndarray) -> np.ndarray:
+    """sum_j w_ij x_j / sum_j w_ij over partners with known x_j (NaN when no partner has data).
 
-
-def _weighted_partner_mean(w: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
-    """sum_j w_ij x_j / sum_j w_ij over partners with known x_j (NaN when no partner has data)."""
+    ``w`` need not be row-normalised: the normalisation cancels in the ratio.
+    """
     known = np.isfinite(values)
     num = w @ np.where(known, values, 0.0)
     den = w @ known.astype(float)
     return np.divide(num, den, out=np.full(len(values), np.nan), where=den > 0)
 
 
+class _GravityOperator:
+    """The expected-volume matrix E + E^T of a gravity model as a linear operator, never materialised.
+
+    E_ij = c m_i^alpha m_j^beta K_ij with K_ij = d_ij^-gamma (zero diagonal), so
+    (E + E^T) x = c [m^alpha * K (m^beta * x) + m^beta * K (m^alpha * x)]: two dense mat-vecs per vector
+    with a kernel K shared by every year with the same gamma. The constant c cancels in weighted means.
+    Units with unknown mass get zero weight.
+    """
+
+    def __init__(self, kernel: np.ndarray, mass: np.ndarray, alpha: float, beta: float):
+        known = np.isfinite(mass) & (mass > 0)
+        safe = np.where(known, mass, 1.0)
+        # Scale masses to ~1 before powering so that large exponents cannot overflow.
+        scaled = safe / np.exp(np.mean(np.log(safe)))
+        self.kernel = kernel
+        self.m_alpha = np.where(known, scaled**alpha, 0.0)
+        self.m_beta = np.where(known, scaled**beta, 0.0)
+
+    def __matmul__(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.m_alpha * (self.kernel @ (self.m_beta * x))
+                          + self.m_beta * (self.kernel @ (self.m_alpha * x)))
+
+
 def _pair_matrix(flows: pd.DataFrame, index: pd.Index, symmetric: bool) -> sp.csr_matrix:
     """Sparse n x n matrix of flow values (F_ij + F_ji when symmetric); diagonal dropped."""
-    o = index.get_indexer(flows["origin"])
-    d = index.get_indexer(flows["destination"])
+    o = _ties.unit_positions(flows["origin"], index)
+    d = _ties.unit_positions(flows["destination"], index)
     keep = (o >= 0) & (d >= 0) & (o != d)
     n = len(index)
     m = sp.csr_matrix((flows["value"].to_numpy(float)[keep], (o[keep], d[keep])), shape=(n, n))
     return sp.csr_matrix(m + m.T) if symmetric else m
-
-
-def _gravity_volume(fit: _ties.GravityFit | None, pop: np.ndarray, dist: np.ndarray) -> np.ndarray:
-    """Dense symmetric expected volume E_ij + E_ji between all units (diagonal 0).
-
-    With a fitted unconstrained gravity model: E_ij = k P_i^alpha P_j^beta d_ij^-gamma. Without one (no flow
-    year <= t): the classic P_i P_j d_ij^-2 up to a constant, which row-normalised weights do not need.
-    """
-    n = len(pop)
-    mass = np.where(np.isfinite(pop) & (pop > 0), pop, np.nan)
-    logm = np.log(np.nan_to_num(mass, nan=1.0))
-    logd = np.log(np.maximum(dist, _ties.MIN_DISTANCE_KM))
-    if fit is None:
-        log_e = logm[:, None] + logm[None, :] - DEFAULT_DISTANCE_DECAY * logd
-    else:
-        log_e = fit.log_k + fit.alpha * logm[:, None] + fit.beta * logm[None, :] - fit.gamma * logd
-    # Work relative to the largest term so that exp() cannot overflow; weights are scale-free.
-    log_e = log_e - np.nanmax(np.where(np.eye(n, dtype=bool), -np.inf, log_e))
-    e = np.exp(log_e)
-    e[~np.isfinite(mass), :] = 0.0
-    e[:, ~np.isfinite(mass)] = 0.0
-    np.fill_diagonal(e, 0.0)
-    return e + e.T
 
 
 def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: dict[str, pd.Series],
@@ -248,7 +245,11 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
     years = sorted(int(y) for y in panel["year"].unique())
     sources = flow_sources(flows, years, ds.time_invariant_kinds)
     has_coords = {"lat", "lon"} <= set(ds.units.columns) and bool(ds.units[["lat", "lon"]].notna().all().all())
-    dist = _ties.distance_matrix_km(ds.units["lat"], ds.units["lon"], dtype=np.float64) if has_coords else None
+    dist = log_dist = None
+    if has_coords:
+        dist = _ties.distance_matrix_km(ds.units["lat"], ds.units["lon"], dtype=np.float64)
+        log_dist = np.log(np.maximum(dist, _ties.MIN_DISTANCE_KM))
+    kernels: dict[float, np.ndarray] = {}  # d^-gamma with zero diagonal, by gamma
     # Masses for gravity and borrowed size: population where the dataset has it, else the first target.
     mass_column = "population" if "population" in panel.columns else ds.targets[0]
     pop_wide = panel.pivot(index="unit_id", columns="year", values=mass_column).reindex(index)
@@ -264,6 +265,8 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
     # Everything that depends on a (kind, flow year) only is computed once and reused for later origin years.
     measure_cache: dict[tuple[str, int], pd.DataFrame] = {}
     matrix_cache: dict[tuple[str, int], sp.csr_matrix] = {}
+    # Row positions of each (kind, year) of flows, found in one pass instead of a scan per origin year.
+    positions = flows.groupby(["kind", "year"], observed=True, sort=False).indices
     fit_cache: dict[tuple[str, int], _ties.GravityFit | None] = {}
     blocks: list[pd.DataFrame] = []
     specs: dict[str, FeatureSpec] = {}
@@ -279,14 +282,14 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
             block = pd.DataFrame({"unit_id": index, "year": t})
             pop = pop_wide[t].to_numpy(float) if t in pop_wide.columns else np.full(n, np.nan)
             lag_t = lag_frame[lag_frame["year"] == t].set_index("unit_id").reindex(index)
-            weights: dict[str, sp.csr_matrix] = {}
+            weights: dict[str, sp.csr_matrix | _GravityOperator] = {}
             gravity_fit: _ties.GravityFit | None = None
             gravity_year = -1
             for row in sources[sources["year"] == t].itertuples(index=False):
                 kind, flow_year = str(row.kind), int(row.flow_year)
                 key = (kind, flow_year)
                 if key not in matrix_cache:
-                    kflows = flows[(flows["kind"] == kind) & (flows["year"] == flow_year)]
+                    kflows = flows.iloc[positions[(row.kind, row.flow_year)]]
                     matrix_cache[key] = _pair_matrix(kflows, index, symmetric=True)
                     if kind not in ds.time_invariant_kinds:
                         # Path centralities are not features (the panel's own network columns carry them)
@@ -295,7 +298,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                             kflows, ds.units, None, gravity=False, regions=False, path_sources=0).reindex(index)
                         fit_cache[key] = _fit_gravity_at(kflows, index, pop_wide, flow_year, dist)
                 volume = matrix_cache[key]
-                weights[kind] = _row_normalise(volume)
+                weights[kind] = volume
                 if kind in ds.time_invariant_kinds:
                     block[f"{kind}_degree"] = np.diff(volume.indptr)
                     spec(f"{kind}_degree", "partners", f"number of {kind} partners (time-invariant)", kind)
@@ -315,20 +318,23 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                     spec(f"{kind}_{name}", unit, f"{desc} ({kind} flows of the nearest year <= t)", kind)
                 if fit_cache[key] is not None and flow_year > gravity_year:
                     gravity_fit, gravity_year = fit_cache[key], flow_year
-            if dist is not None:
-                volume = _gravity_volume(gravity_fit, pop, dist)
-                weights["gravity"] = _row_normalise(sp.csr_matrix(volume))
-                decay = DEFAULT_DISTANCE_DECAY if gravity_fit is None else float(gravity_fit.gamma)
+            if log_dist is not None:
+                # Without a fit (no flow year <= t): the classic P_i P_j d_ij^-2.
+                alpha, beta, decay = (1.0, 1.0, DEFAULT_DISTANCE_DECAY) if gravity_fit is None else (
+                    float(gravity_fit.alpha), float(gravity_fit.beta), float(gravity_fit.gamma))
+                if decay not in kernels:
+                    kernel = np.exp(-decay * log_dist)
+                    np.fill_diagonal(kernel, 0.0)
+                    kernels[decay] = kernel
+                weights["gravity"] = _GravityOperator(kernels[decay], pop, alpha, beta)
                 block["gravity_decay"] = decay
                 spec("gravity_decay", "exponent", "distance decay of the gravity weights: fitted on the latest "
                      f"flows <= t, else {DEFAULT_DISTANCE_DECAY}", "gravity")
                 block["borrowed_size_gravity_log"] = np.log1p(_weighted_partner_mean(weights["gravity"], pop))
                 spec("borrowed_size_gravity_log", "log persons", "log of the gravity-weighted mean population "
                      "of all other units (borrowed size, Alonso 1973)", "gravity")
-                with np.errstate(divide="ignore"):
-                    access = (np.nan_to_num(pop)[None, :] * (np.maximum(dist, 1.0) / 10.0) ** (-decay))
-                np.fill_diagonal(access, 0.0)
-                block["gravity_access_log"] = np.log1p(access.sum(axis=1))
+                # Potential sum_j P_j (d_ij / 10 km)^-decay = 10^decay (K P).
+                block["gravity_access_log"] = np.log1p(10.0**decay * (kernels[decay] @ np.nan_to_num(pop)))
                 spec("gravity_access_log", "log persons", "log of the potential sum_j P_j (d_ij / 10 km)^-decay",
                      "gravity")
             for wname, w in weights.items():
@@ -350,8 +356,8 @@ def _fit_gravity_at(kflows: pd.DataFrame, index: pd.Index, pop_wide: pd.DataFram
     if dist is None or flow_year not in pop_wide.columns:
         return None
     mass = pop_wide[flow_year].to_numpy(float)
-    o = index.get_indexer(kflows["origin"])
-    d = index.get_indexer(kflows["destination"])
+    o = _ties.unit_positions(kflows["origin"], index)
+    d = _ties.unit_positions(kflows["destination"], index)
     keep = (o >= 0) & (d >= 0) & (o != d) & (kflows["value"].to_numpy(float) > 0)
     if keep.sum() < 10 or not (np.isfinite(mass) & (mass > 0)).all():
         return None
@@ -369,6 +375,15 @@ def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, progress: 
     missing = {"origin", "destination", "year", "kind", "value"} - set(flows.columns)
     if missing:
         raise ConfigError(f"flows need the columns origin, destination, year, kind, value; missing {sorted(missing)}")
+    # Unit ids as categoricals over the units: every later lookup is an integer take, not a string hash.
+    units = pd.Index(ds.units["unit_id"].astype(str))
+    o = _ties.unit_positions(flows["origin"], units)
+    d = _ties.unit_positions(flows["destination"], units)
+    if (o < 0).any() or (d < 0).any():
+        bad = sorted(set(flows["origin"].astype(str)[o < 0]) | set(flows["destination"].astype(str)[d < 0]))
+        raise ConfigError(f"flows refer to units that are not in the dataset's units: {bad[:5]}")
+    flows = flows.assign(origin=pd.Categorical.from_codes(o, categories=units),
+                         destination=pd.Categorical.from_codes(d, categories=units))
     panel = ds.panel.sort_values(["unit_id", "year"]).reset_index(drop=True)
     hist, hist_specs = _history_features(ds, panel)
     cov, cov_specs = _covariate_features(ds, panel)

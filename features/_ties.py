@@ -908,13 +908,26 @@ def _unit_frame(units: pd.DataFrame, need_coords: bool) -> pd.DataFrame:
     return frame.sort_values("unit_id").reset_index(drop=True)
 
 
+def unit_positions(ids: pd.Series, uids: pd.Index) -> IntArray:
+    """Position of each id in ``uids`` (-1 when absent).
+
+    Categorical columns are mapped through their categories (a few thousand lookups) and their integer codes,
+    which at millions of flows is far faster than hashing every string.
+    """
+    if isinstance(ids.dtype, pd.CategoricalDtype):
+        cats = uids.get_indexer(pd.Index(ids.cat.categories.astype(str)))
+        codes = ids.cat.codes.to_numpy()
+        return np.where(codes >= 0, cats[codes], -1).astype(np.int64)
+    return np.asarray(uids.get_indexer(pd.Index(ids.astype(str))), dtype=np.int64)
+
+
 def _flow_indices(flows: pd.DataFrame, uids: pd.Index) -> tuple[IntArray, IntArray, FloatArray]:
     """Unit indices and values of the off-diagonal non-zero flows (duplicates summed)."""
     missing = [c for c in ("origin", "destination", "value") if c not in flows.columns]
     if missing:
         raise ConfigError(f"flows is missing columns {missing}")
-    o = uids.get_indexer(pd.Index(flows["origin"].astype(str)))
-    d = uids.get_indexer(pd.Index(flows["destination"].astype(str)))
+    o = unit_positions(flows["origin"], uids)
+    d = unit_positions(flows["destination"], uids)
     unknown = (o < 0) | (d < 0)
     if unknown.any():
         bad = flows.loc[unknown, ["origin", "destination"]].astype(str).to_numpy().ravel()
