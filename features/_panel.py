@@ -110,15 +110,16 @@ def flow_sources(flows: pd.DataFrame, origin_years: Iterable[int], time_invarian
     """
     invariant = set(time_invariant)
     kind_years = flows[["kind", "year"]].drop_duplicates().sort_values(["kind", "year"])
-    rows = []
+    rows: list[tuple[int, str, int, str]] = []
     for t in sorted(set(int(y) for y in origin_years)):
         for kind, years in kind_years.groupby("kind", observed=True)["year"]:
-            if kind in invariant:
-                rows.append((t, kind, int(years.max()), "time_invariant"))
+            name = str(kind)
+            if name in invariant:
+                rows.append((t, name, int(years.max()), "time_invariant"))
                 continue
             earlier = years[years <= t]
             if len(earlier):
-                rows.append((t, kind, int(earlier.max()), "observed"))
+                rows.append((t, name, int(earlier.max()), "observed"))
     return pd.DataFrame(rows, columns=["year", "kind", "flow_year", "source"])
 
 
@@ -285,11 +286,12 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
             weights: dict[str, sp.csr_matrix | _GravityOperator] = {}
             gravity_fit: _ties.GravityFit | None = None
             gravity_year = -1
-            for row in sources[sources["year"] == t].itertuples(index=False):
-                kind, flow_year = str(row.kind), int(row.flow_year)
+            year_sources = sources[sources["year"] == t]
+            for kind, flow_year in zip(year_sources["kind"].astype(str), year_sources["flow_year"].astype(int),
+                                       strict=True):
                 key = (kind, flow_year)
                 if key not in matrix_cache:
-                    kflows = flows.iloc[positions[(row.kind, row.flow_year)]]
+                    kflows = flows.iloc[positions[(kind, flow_year)]]
                     matrix_cache[key] = _pair_matrix(kflows, index, symmetric=True)
                     if kind not in ds.time_invariant_kinds:
                         # Path centralities are not features (the panel's own network columns carry them)
@@ -382,8 +384,8 @@ def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, progress: 
     if (o < 0).any() or (d < 0).any():
         bad = sorted(set(flows["origin"].astype(str)[o < 0]) | set(flows["destination"].astype(str)[d < 0]))
         raise ConfigError(f"flows refer to units that are not in the dataset's units: {bad[:5]}")
-    flows = flows.assign(origin=pd.Categorical.from_codes(o, categories=units),
-                         destination=pd.Categorical.from_codes(d, categories=units))
+    flows = flows.assign(origin=pd.Categorical.from_codes(o.tolist(), categories=units),
+                         destination=pd.Categorical.from_codes(d.tolist(), categories=units))
     panel = ds.panel.sort_values(["unit_id", "year"]).reset_index(drop=True)
     hist, hist_specs = _history_features(ds, panel)
     cov, cov_specs = _covariate_features(ds, panel)

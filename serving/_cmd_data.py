@@ -95,16 +95,18 @@ def run_info(args: argparse.Namespace) -> int:
     table = Table(title="panel coverage", show_lines=False)
     for name in ("column", "unit", "group", "filled %", "years", "target"):
         table.add_column(name, justify="right" if name == "filled %" else "left")
-    for row in coverage_table(ds).itertuples(index=False):
-        span = f"{row.first_year}–{row.last_year}" if row.first_year is not None else "-"
-        table.add_row(row.column, row.unit, row.group, f"{row.filled_pct:.1f}", span, "yes" if row.target else "")
+    for row in coverage_table(ds).to_dict("records"):
+        span = f"{row['first_year']}–{row['last_year']}" if row["first_year"] is not None else "-"
+        table.add_row(str(row["column"]), str(row["unit"]), str(row["group"]), f"{row['filled_pct']:.1f}", span,
+                      "yes" if row["target"] else "")
     console.print(table)
 
     ftable = Table(title="flows")
     for name in ("kind", "years", "pairs", "total", "time-invariant"):
         ftable.add_column(name, justify="right" if name in ("pairs", "total") else "left")
-    for row in flow_summary(ds).itertuples(index=False):
-        ftable.add_row(row.kind, row.years, f"{row.pairs:,}", f"{row.total:,.0f}", "yes" if row.time_invariant else "")
+    for row in flow_summary(ds).to_dict("records"):
+        ftable.add_row(str(row["kind"]), str(row["years"]), f"{row['pairs']:,}", f"{row['total']:,.0f}",
+                       "yes" if row["time_invariant"] else "")
     console.print(ftable)
     if not ds.cooperation.empty:
         console.print(f"cooperation arrangements: {len(ds.cooperation)} "
