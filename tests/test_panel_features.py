@@ -216,3 +216,26 @@ def test_cli_features_and_ties(tmp_path: Path, capsys):
     assert "ambiguous" in err and "Traceback" not in err
     assert main(["ties", "--unit", "51150", "--kind", "bus"]) == 1
     assert "trips" in capsys.readouterr().err
+
+
+def test_metropolitan_cities_are_their_own_dominant_flow_hubs(korea):
+    """At the city level (a metro's gu/gun merged), trips make Seoul and the big metros terminal hubs."""
+    units = korea.units
+    city = pd.Series(units["unit_id"].where(units["metro"] == 0, units["group"]).to_numpy(), index=units["unit_id"])
+    flows = korea.flows[(korea.flows["kind"] == "trips") & (korea.flows["year"] == 2023)].copy()
+    flows["origin"] = flows["origin"].map(city)
+    flows["destination"] = flows["destination"].map(city)
+    flows = flows.groupby(["origin", "destination", "year", "kind"], as_index=False)["value"].sum()
+    pop = korea.panel[korea.panel["year"] == 2023].assign(city=lambda d: d["unit_id"].map(city))
+    pop = pop.groupby("city")["population"].sum()
+    cities = pd.DataFrame({"unit_id": sorted(city.unique())})
+    m = unit_tie_measures(flows, cities, pop, gravity=False, regions=False, path_sources=0,
+                          dominance_size="population")
+    for metro in ("서울특별시", "부산광역시", "대구광역시", "광주광역시", "대전광역시"):
+        assert m.loc[metro, "hub"] == metro and m.loc[metro, "hierarchy_level"] == 0
+    # Satellites of the metros: Incheon leans on Seoul, Ulsan on Busan, Sejong on Daejeon.
+    assert m.loc["인천광역시", "dominant_partner"] == "서울특별시"
+    assert m.loc["울산광역시", "dominant_partner"] == "부산광역시"
+    assert m.loc["세종특별자치시", "dominant_partner"] == "대전광역시"
+    # A county around a provincial hub depends on that hub.
+    assert m.loc["52710", "hub"] == "52110"  # 완주군 -> 전주시
