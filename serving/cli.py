@@ -18,6 +18,7 @@ from features import TiecastError
 _COMMAND_MODULES = (
     "serving._cmd_data",
     "serving._cmd_features",
+    "serving._cmd_train",
 )
 
 

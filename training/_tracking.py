@@ -1,0 +1,327 @@
+"""MLflow tracking, model registration and promotion.
+
+Store: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<repo root>/mlruns/mlflow.db`` with artifacts under
+``<repo root>/mlruns/artifacts`` (the repository root is the folder holding ``training/``, so every command
+uses the same store whatever the current directory). For any other ``sqlite:///PATH`` store, artifacts go to
+``artifacts/`` beside the database file. One experiment per dataset, ``tiecast-<dataset name>``; the model
+is registered as ``tiecast-<dataset name>`` with the alias ``challenger``; :func:`promote` moves
+``champion``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features import ConfigError, Dataset, PanelFeatures, TrackingError, build_features
+
+from ._backtest import METHODS, BacktestResult, backtest
+from ._model import DEFAULT_PARAMS, DirectForecaster
+
+__all__ = ["PromotionResult", "TrainResult", "artifact_location", "git_commit", "model_name", "promote",
+           "tracking_uri", "train_and_register"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PRIMARY_METRIC = "primary_mape"
+CHALLENGER, CHAMPION = "challenger", "champion"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else the repository's ``sqlite:///.../mlruns/mlflow.db``."""
+    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    if env:
+        return env
+    return f"sqlite:///{REPO_ROOT / 'mlruns' / 'mlflow.db'}"
+
+
+def artifact_location(uri: str) -> str | None:
+    """Artifact root for new experiments: ``artifacts/`` beside a sqlite database, else the server's default."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        if not db.is_absolute():
+            db = Path.cwd() / db
+        return (db.parent / "artifacts").resolve().as_uri()
+    return None
+
+
+def model_name(ds_name: str) -> str:
+    return f"tiecast-{ds_name}"
+
+
+def git_commit() -> tuple[str, bool]:
+    """(commit hash of the repository, whether the work tree has uncommitted changes); ("unknown", False)
+    outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+                                capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        return commit, bool(status)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown", False
+
+
+def _client() -> Any:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    logging.getLogger("alembic").setLevel(logging.ERROR)
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise TrackingError(f"cannot create the MLflow store folder {db.parent}: {exc}; set "
+                                "MLFLOW_TRACKING_URI to a writable store") from exc
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _experiment_id(client: Any, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_location(tracking_uri())))
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``tiecast train`` produced: the MLflow run, the registered model version and the backtest."""
+
+    run_id: str
+    experiment: str
+    model_name: str
+    version: str
+    backtest: BacktestResult
+    forecaster: DirectForecaster
+    tracking_uri: str
+
+
+def _metric_key(*parts: object) -> str:
+    return "_".join(str(p) for p in parts)
+
+
+def _metrics_to_log(result: BacktestResult, ds: Dataset) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for group in ("all", "small_mid"):
+        summary = result.summary(group)
+        for row in summary.itertuples(index=False):
+            for col in ("mape", "rmse", "mase", "coverage80", "coverage90"):
+                value = float(getattr(row, col))
+                if np.isfinite(value):
+                    out[_metric_key(row.method, row.target, group, col, f"h{row.horizon}")] = value
+    for target in result.plans:
+        for method in METHODS:
+            value = result.mean_mape(target, method)
+            if np.isfinite(value):
+                out[_metric_key(method, target, "all", "mape_mean")] = value
+    primary = result.mean_mape(ds.primary_target)
+    if np.isfinite(primary):
+        out[PRIMARY_METRIC] = primary
+    return out
+
+
+def _write_artifacts(folder: Path, result: BacktestResult, ds: Dataset, pf: PanelFeatures,
+                     latest: pd.DataFrame, comparison: str) -> None:
+    from ._plots import write_plots
+
+    pf.catalog_frame().to_csv(folder / "features.csv", index=False)
+    result.metrics.to_csv(folder / "metrics.csv", index=False)
+    for group in ("all", "small_mid"):
+        result.summary(group).to_csv(folder / f"summary_{group}.csv", index=False)
+    (folder / "comparison.txt").write_text(comparison, encoding="utf-8")
+    (folder / "plan.txt").write_text("\n".join(p.note for p in result.plans.values()) + "\n", encoding="utf-8")
+    (folder / "calibration.json").write_text(json.dumps(
+        {t: {str(o): {str(h): n for h, n in notes.items()} for o, notes in by_origin.items()}
+         for t, by_origin in result.calibration.items()}, indent=1, ensure_ascii=False), encoding="utf-8")
+    if result.tuning is not None:
+        result.tuning.to_csv(folder / "tuning.csv", index=False)
+    latest.to_csv(folder / "forecasts_latest.csv", index=False)
+    write_plots(result, ds, folder / "plots")
+
+
+def _latest_forecasts(forecaster: DirectForecaster, pf: PanelFeatures) -> pd.DataFrame:
+    """Forecasts of each target from its last data year (the model's origin), in levels."""
+    parts = []
+    for target, end in forecaster.data_end_.items():
+        rows = pf.frame[pf.frame["year"] == end]
+        fc = forecaster.predict(rows)
+        parts.append(fc[fc["target"] == target])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, targets: Sequence[str] | None = None,
+                       origins: Sequence[int] | None = None, horizons: int = 5,
+                       params: dict[str, Any] | None = None, tune: bool = False, seed: int = 0, n_jobs: int = 2,
+                       progress: bool = False, comparison: str = "") -> TrainResult:
+    """Backtest, fit the final model on all data, log everything to MLflow and register ``challenger``.
+
+    Logs parameters, the dataset fingerprint and git commit (tags), the feature list with groups, backtest
+    metrics per target, horizon and group (interval coverage included), tables and plots as artifacts, and the
+    fitted model as one pyfunc model registered as ``tiecast-<dataset>`` with the alias ``challenger``.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from ._progress import stage
+    from ._pyfunc import TiecastPyfunc
+
+    client = _client()
+    pf = features if features is not None else build_features(ds, progress=progress)
+    result = backtest(ds, pf, targets=targets, origins=origins, horizons=horizons, params=params, tune=tune,
+                      seed=seed, n_jobs=n_jobs, progress=progress)
+    fit_targets = [t for t, p in result.plans.items() if p.origins]
+    if not fit_targets:
+        raise ConfigError("no target has enough data to train on: " + "; ".join(p.note for p in result.plans.values()))
+    overrides = {k: v for k, v in result.params.items() if DEFAULT_PARAMS.get(k) != v}
+    y_cols = ["unit_id", "year", *fit_targets] + ([ds.break_column] if ds.break_column else [])
+    with stage(progress, "final model", len(fit_targets)) as advance:
+        forecaster = DirectForecaster(targets=fit_targets, horizons=horizons,
+                                      params=overrides, break_column=ds.break_column, n_jobs=n_jobs, seed=seed)
+        forecaster.fit(pf.frame, ds.panel[y_cols])
+        advance(len(fit_targets))
+    latest = _latest_forecasts(forecaster, pf)
+    name = model_name(ds.name)
+    exp_id = _experiment_id(client, name)
+    commit, dirty = git_commit()
+    with stage(progress, "mlflow logging", 3) as advance, \
+            mlflow.start_run(experiment_id=exp_id, run_name=f"train {time.strftime('%Y-%m-%d %H:%M')}") as run:
+        mlflow.set_tags({
+            "dataset": ds.name, "dataset_fingerprint": ds.fingerprint, "dataset_path": str(ds.path),
+            "git_commit": commit, "git_dirty": str(dirty).lower(), "mlflow.source.git.commit": commit,
+            "primary_target": ds.primary_target, "primary_metric": f"{ds.primary_target} MAPE (%) mean over horizons",
+        })
+        plan_params: dict[str, Any] = {f"origins_{t}": ",".join(map(str, p.origins))
+                                       for t, p in result.plans.items()}
+        plan_params.update({f"horizons_{t}": p.horizons for t, p in result.plans.items()})
+        mlflow.log_params({**{f"lgbm_{k}": v for k, v in result.params.items()}, "horizons": horizons,
+                           "seed": seed, "n_jobs": n_jobs, "tune": tune, "pooled": forecaster.pooled,
+                           "calibration_origins": forecaster.calibration_origins, "n_features": len(pf.names),
+                           "targets": ",".join(fit_targets), **plan_params})
+        mlflow.log_metrics(_metrics_to_log(result, ds))
+        advance()
+        with tempfile.TemporaryDirectory() as tmp:
+            _write_artifacts(Path(tmp), result, ds, pf, latest, comparison)
+            mlflow.log_artifacts(tmp, artifact_path="backtest")
+        advance()
+        python_model = TiecastPyfunc(
+            boosters={t: {k: b.model_to_string() for k, b in m.items()} for t, m in forecaster.boosters_.items()},
+            feature_names=list(forecaster.feature_names_),
+            quantiles={t: c.quantiles for t, c in forecaster.calibration_.items()},
+            horizons=forecaster.horizons, direct_horizons=forecaster.direct_horizons,
+            metadata={"dataset": ds.name, "fingerprint": ds.fingerprint, "data_end": forecaster.data_end_},
+        )
+        example = pf.frame[pf.frame["year"] == max(forecaster.data_end_.values())].head(5).reset_index(drop=True)
+        example = example.astype({c: float for c in pf.names})
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the hint about integer columns (year) is expected
+            signature = infer_signature(example, python_model.predict(None, example))
+        import lightgbm
+
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=python_model, signature=signature, input_example=example,
+            registered_model_name=name,
+            pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"pandas=={pd.__version__}",
+                              f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
+        )
+        version = str(info.registered_model_version)
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        client.set_model_version_tag(name, version, "dataset_fingerprint", ds.fingerprint)
+        client.set_model_version_tag(name, version, "git_commit", commit)
+        if PRIMARY_METRIC in (metrics := _metrics_to_log(result, ds)):
+            client.set_model_version_tag(name, version, PRIMARY_METRIC, f"{metrics[PRIMARY_METRIC]:.6f}")
+        advance()
+        run_id = run.info.run_id
+    return TrainResult(run_id=run_id, experiment=name, model_name=name, version=version, backtest=result,
+                       forecaster=forecaster, tracking_uri=tracking_uri())
+
+
+@dataclass(frozen=True)
+class PromotionResult:
+    """Outcome of :func:`promote`: versions, their primary metric (lower is better) and the decision."""
+
+    model_name: str
+    challenger_version: str
+    challenger_metric: float
+    champion_version: str | None
+    champion_metric: float | None
+    promoted: bool
+    reason: str
+    forced: bool
+
+
+def _version_metric(client: Any, name: str, alias: str) -> tuple[Any, float]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException as exc:
+        raise LookupError(alias) from exc
+    run = client.get_run(mv.run_id)
+    value = run.data.metrics.get(PRIMARY_METRIC)
+    if value is None:
+        raise TrackingError(f"run {mv.run_id} of {name} version {mv.version} ({alias}) has no metric "
+                            f"'{PRIMARY_METRIC}'; retrain it with `tiecast train`")
+    return mv, float(value)
+
+
+def promote(ds_name: str, force: bool = False, data: str | None = None) -> PromotionResult:
+    """Move the alias ``champion`` to the ``challenger`` version of ``tiecast-<ds_name>`` when the
+    challenger's backtest beats the champion's on the primary metric (mean MAPE over horizons of the primary
+    target, lower is better), when there is no champion yet, or when ``force`` (recorded as run/version tags).
+    ``data`` is how the user named the dataset (folder or bundled name), for error messages.
+    """
+    from mlflow.exceptions import MlflowException
+
+    client = _client()
+    name = model_name(ds_name)
+    data = data or ds_name
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        raise TrackingError(f"no registered model '{name}' in {tracking_uri()}: run `tiecast train --data "
+                            f"{data}` first") from None
+    try:
+        challenger, c_metric = _version_metric(client, name, CHALLENGER)
+    except LookupError:
+        raise TrackingError(f"model '{name}' has no '{CHALLENGER}' version: run `tiecast train --data {data}`"
+                            ) from None
+    try:
+        champion, k_metric = _version_metric(client, name, CHAMPION)
+    except LookupError:
+        champion, k_metric = None, None
+    if champion is not None and str(champion.version) == str(challenger.version):
+        return PromotionResult(name, str(challenger.version), c_metric, str(champion.version), k_metric, False,
+                               f"version {challenger.version} is already the champion", force)
+    if champion is None:
+        promoted, reason = True, "no champion yet"
+    elif c_metric < k_metric:  # type: ignore[operator]
+        promoted, reason = True, f"challenger beats champion ({c_metric:.4f} < {k_metric:.4f})"
+    elif force:
+        promoted, reason = True, f"forced although challenger does not beat champion ({c_metric:.4f} >= {k_metric:.4f})"
+    else:
+        promoted, reason = False, f"challenger does not beat champion ({c_metric:.4f} >= {k_metric:.4f})"
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, str(challenger.version))
+        how = "forced" if force and champion is not None and not c_metric < k_metric else "metric"  # type: ignore[operator]
+        client.set_tag(challenger.run_id, "promoted", how)
+        client.set_tag(challenger.run_id, "promotion_reason", reason)
+        client.set_model_version_tag(name, str(challenger.version), "promoted", how)
+    return PromotionResult(name, str(challenger.version), c_metric,
+                           str(champion.version) if champion is not None else None, k_metric, promoted, reason,
+                           force)
