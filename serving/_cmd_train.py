@@ -9,6 +9,7 @@ from rich.console import Console
 
 from features import ConfigError, Dataset, build_features, load_dataset
 from training import (
+    BacktestResult,
     backtest,
     parse_origins,
     promote,
@@ -69,7 +70,7 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--jobs must be at least 1; got {args.jobs}")
 
 
-def _print_result(console: Console, result, out: str | None, ds: Dataset) -> None:  # type: ignore[no-untyped-def]
+def _print_result(console: Console, result: BacktestResult, out: str | None, ds: Dataset) -> None:
     for plan in result.plans.values():
         console.print(f"[bold]{plan.note}[/bold]", soft_wrap=True)
     for table in comparison_tables(result):
