@@ -25,7 +25,7 @@ The network measures of :func:`unit_tie_measures` reproduce those of the dongwoo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -990,12 +990,12 @@ def _fit_both(
     return fit_none, fit_doubly
 
 
-def gravity_fits(flows: pd.DataFrame, units: pd.DataFrame, population: pd.Series) -> pd.DataFrame:
-    """Fitted gravity parameters per (kind, year) and constraint, one row each (see :class:`GravityFit`)."""
-    frame = _unit_frame(units, need_coords=True)
-    uids = pd.Index(frame["unit_id"])
-    logd = _log_distance(distance_matrix_km(frame["lat"], frame["lon"]), uids.size, MIN_DISTANCE_KM)
-    rows = []
+_FittedGroup = tuple[object, object, tuple[IntArray, IntArray, FloatArray], FloatArray, tuple[GravityFit, GravityFit]]
+
+
+def _fitted_groups(flows: pd.DataFrame, uids: pd.Index, population: pd.Series,
+                   logd: NDArray[np.float32]) -> Iterator[_FittedGroup]:
+    """Per (kind, year) with flows: kind, year, (o, d, y), mass and both gravity fits."""
     for kind, year, g in _groups(flows):
         o, d, y = _flow_indices(g, uids)
         if y.size == 0:
@@ -1003,8 +1003,16 @@ def gravity_fits(flows: pd.DataFrame, units: pd.DataFrame, population: pd.Series
         mass = _population_for(population, year, uids)
         if mass is None:
             raise ConfigError("population (persons per unit) is needed for the gravity models")
-        for fit in _fit_both(o, d, y, mass, logd, uids.size):
-            rows.append({"kind": kind, "year": year, **fit.params()})
+        yield kind, year, (o, d, y), mass, _fit_both(o, d, y, mass, logd, uids.size)
+
+
+def gravity_fits(flows: pd.DataFrame, units: pd.DataFrame, population: pd.Series) -> pd.DataFrame:
+    """Fitted gravity parameters per (kind, year) and constraint, one row each (see :class:`GravityFit`)."""
+    frame = _unit_frame(units, need_coords=True)
+    uids = pd.Index(frame["unit_id"])
+    logd = _log_distance(distance_matrix_km(frame["lat"], frame["lon"]), uids.size, MIN_DISTANCE_KM)
+    rows = [{"kind": kind, "year": year, **fit.params()}
+            for kind, year, _, _, fits in _fitted_groups(flows, uids, population, logd) for fit in fits]
     return pd.DataFrame(rows)
 
 
@@ -1045,14 +1053,7 @@ def pair_indices(flows: pd.DataFrame, units: pd.DataFrame, population: pd.Series
     ids = uids.to_numpy(dtype=object)
     out: list[pd.DataFrame] = []
     fits: list[dict[str, object]] = []
-    for kind, year, g in _groups(flows):
-        o, d, y = _flow_indices(g, uids)
-        if y.size == 0:
-            continue
-        mass = _population_for(population, year, uids)
-        if mass is None:
-            raise ConfigError("population (persons per unit) is needed for the gravity models")
-        fit_none, fit_doubly = _fit_both(o, d, y, mass, logd, n)
+    for kind, year, (o, d, y), mass, (fit_none, fit_doubly) in _fitted_groups(flows, uids, population, logd):
         fits += [{"kind": kind, "year": year, **f.params()} for f in (fit_none, fit_doubly)]
         i, j, f_ij, f_ji = _pair_table(o, d, y, n)
         dkm = dist[i, j].astype(np.float64)
