@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from features import ConfigError, Dataset, build_features, load_dataset, pair_indices, write_table
+from features._io import check_table_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -71,6 +72,8 @@ def population_at(ds: Dataset, year: int) -> pd.Series:
 
 
 def run_ties(args: argparse.Namespace) -> int:
+    if args.out:
+        check_table_path(args.out)
     ds = load_dataset(args.data)
     unit = resolve_unit(ds, args.unit)
     kind, year = _choose_kind_year(ds, args.kind, args.year)
@@ -99,6 +102,9 @@ def run_ties(args: argparse.Namespace) -> int:
 
 
 def run_features(args: argparse.Namespace) -> int:
+    for path in (args.out, args.catalog):
+        if path:
+            check_table_path(path)
     ds = load_dataset(args.data)
     result = build_features(ds, progress=True)
     write_table(result.frame, args.out)

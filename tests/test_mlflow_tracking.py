@@ -127,3 +127,18 @@ def test_promote_without_model_is_a_tracking_error(tmp_path: Path, monkeypatch: 
     folder = write_synthetic(tmp_path / "other", n_units=6)
     assert main(["promote", "--data", str(folder)]) == 1
     assert f"run `tiecast train --data {folder}` first" in capsys.readouterr().err
+
+
+def test_promote_refuses_backtests_on_other_splits(trained, synth) -> None:  # type: ignore[no-untyped-def]
+    """A challenger measured on fewer horizons must not 'beat' a champion on an easier metric."""
+    ds, pf = synth
+    client = MlflowClient(tracking_uri(), registry_uri=tracking_uri())
+    promote("synth", force=True)  # make sure some version is champion
+    champion = str(client.get_model_version_by_alias("tiecast-synth", "champion").version)
+    easier = train_and_register(ds, features=pf, origins=[2015, 2016], horizons=1, params=FAST)
+    result = promote("synth")
+    assert not result.promoted and "not comparable" in result.reason
+    assert str(client.get_model_version_by_alias("tiecast-synth", "champion").version) == champion
+    forced = promote("synth", force=True)
+    assert forced.promoted
+    assert client.get_run(easier.run_id).data.tags["promoted"] == "forced"

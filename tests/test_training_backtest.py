@@ -108,13 +108,18 @@ def test_same_seed_same_metrics(synth_dir: Path, synth_result) -> None:  # type:
 
 
 def test_no_leakage_future_data_does_not_change_forecasts(synth_dir: Path, tmp_path: Path) -> None:
-    """Forecasts at origin o are identical when every value after o is replaced (targets and covariates)."""
+    """Forecasts at origin o are identical when every value after o is replaced (targets, covariates, flows)."""
     origin = 2014
     ds = load_dataset(synth_dir)
     changed_dir = tmp_path / "changed"
     changed_dir.mkdir()
-    for name in ("units.csv", "flows.csv", "dataset.toml"):
+    for name in ("units.csv", "dataset.toml"):
         (changed_dir / name).write_bytes((synth_dir / name).read_bytes())
+    flows = ds.flows.copy()
+    late = flows["year"] > origin
+    assert late.any()
+    flows.loc[late, "value"] = flows.loc[late, "value"] * 3.0 + 1.0
+    flows.to_csv(changed_dir / "flows.csv", index=False)
     panel = ds.panel.copy()
     later = panel["year"] > origin
     panel.loc[later, ["population", "income"]] *= 1.5

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features import ConfigError, Dataset
+from features import ConfigError, Dataset, write_table
+from features._io import atomic_write
 
 from ._backtest import METHODS, METRIC_COLUMNS, BacktestResult
 from ._baselines import BASELINES
@@ -105,12 +105,6 @@ def comparison_text(result: BacktestResult, width: int = 110) -> str:
     return buffer.getvalue()
 
 
-def _atomic_csv(frame: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
 def write_backtest(result: BacktestResult, ds: Dataset, out: str | Path) -> list[Path]:
     """Write ``metrics.csv`` (exactly METRIC_COLUMNS), ``comparison.txt`` and the PNG plots into ``out``."""
     from ._plots import write_plots
@@ -123,9 +117,8 @@ def write_backtest(result: BacktestResult, ds: Dataset, out: str | Path) -> list
     if not folder.is_dir():
         raise ConfigError(f"--out {out} is not a folder")
     written = [folder / "metrics.csv", folder / "comparison.txt"]
-    _atomic_csv(result.metrics[METRIC_COLUMNS], written[0])
-    tmp = written[1].with_name(".comparison.txt.tmp")
-    tmp.write_text(comparison_text(result), encoding="utf-8")
-    os.replace(tmp, written[1])
+    write_table(result.metrics[METRIC_COLUMNS], written[0])
+    text = comparison_text(result)
+    atomic_write(written[1], lambda tmp: tmp.write_text(text, encoding="utf-8"))
     written += write_plots(result, ds, folder)
     return written

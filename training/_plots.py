@@ -5,7 +5,6 @@ Files are written to a temporary name and renamed into place.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from features import Dataset
+from features._io import atomic_write
 
 from ._backtest import METHODS, BacktestResult
 
@@ -25,12 +25,10 @@ FAN_UNITS = 4
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png"))
+    finally:
+        plt.close(fig)
 
 
 def plot_mape(result: BacktestResult, target: str, path: Path) -> Path | None:

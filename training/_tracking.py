@@ -280,6 +280,15 @@ def _version_metric(client: Any, name: str, alias: str) -> tuple[Any, float]:
     return mv, float(value)
 
 
+def _backtest_split(client: Any, run_id: str) -> str:
+    """The backtest split a run's primary metric was measured on: primary target, origins and horizons."""
+    run = client.get_run(run_id)
+    target = run.data.tags.get("primary_target", "")
+    params = run.data.params
+    return (f"{target} origins {params.get(f'origins_{target}', '?')}, "
+            f"horizons {params.get(f'horizons_{target}', '?')}")
+
+
 def promote(ds_name: str, force: bool = False, data: str | None = None) -> PromotionResult:
     """Move the alias ``champion`` to the ``challenger`` version of ``tiecast-<ds_name>`` when the
     challenger's backtest beats the champion's on the primary metric (mean MAPE over horizons of the primary
@@ -308,8 +317,16 @@ def promote(ds_name: str, force: bool = False, data: str | None = None) -> Promo
     if champion is not None and str(champion.version) == str(challenger.version):
         return PromotionResult(name, str(challenger.version), c_metric, str(champion.version), k_metric, False,
                                f"version {challenger.version} is already the champion", force)
+    split_c = _backtest_split(client, challenger.run_id)
+    split_k = _backtest_split(client, champion.run_id) if champion is not None else split_c
     if champion is None:
         promoted, reason = True, "no champion yet"
+    elif split_c != split_k and not force:
+        promoted, reason = False, (
+            f"backtests are not comparable (challenger {split_c}, champion {split_k}): retrain with the "
+            "champion's --origins and --horizons, or use --force")
+    elif split_c != split_k:
+        promoted, reason = True, f"forced although the backtests differ (challenger {split_c}, champion {split_k})"
     elif c_metric < k_metric:  # type: ignore[operator]
         promoted, reason = True, f"challenger beats champion ({c_metric:.4f} < {k_metric:.4f})"
     elif force:
@@ -318,7 +335,8 @@ def promote(ds_name: str, force: bool = False, data: str | None = None) -> Promo
         promoted, reason = False, f"challenger does not beat champion ({c_metric:.4f} >= {k_metric:.4f})"
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, str(challenger.version))
-        how = "forced" if force and champion is not None and not c_metric < k_metric else "metric"  # type: ignore[operator]
+        beaten = k_metric is not None and c_metric < k_metric
+        how = "forced" if force and champion is not None and (split_c != split_k or not beaten) else "metric"
         client.set_tag(challenger.run_id, "promoted", how)
         client.set_tag(challenger.run_id, "promotion_reason", reason)
         client.set_model_version_tag(name, str(challenger.version), "promoted", how)
