@@ -89,6 +89,12 @@ class Dataset:
         return int(self.panel["year"].min()), int(self.panel["year"].max())
 
     @property
+    def mass_column(self) -> str:
+        """Panel column used as a unit's size (persons) for gravity and borrowed size: ``population`` when
+        the panel has it, else the first target."""
+        return "population" if "population" in self.panel.columns else self.targets[0]
+
+    @property
     def break_column(self) -> str | None:
         """Panel column flagging merger/recode breaks (1 = first year on a new boundary), if declared."""
         col = self.meta.get("breaks", {}).get("column")

@@ -252,8 +252,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
         log_dist = np.log(np.maximum(dist, _ties.MIN_DISTANCE_KM))
     kernels: dict[float, np.ndarray] = {}  # d^-gamma with zero diagonal, by gamma
     # Masses for gravity and borrowed size: population where the dataset has it, else the first target.
-    mass_column = "population" if "population" in panel.columns else ds.targets[0]
-    pop_wide = panel.pivot(index="unit_id", columns="year", values=mass_column).reindex(index)
+    pop_wide = panel.pivot(index="unit_id", columns="year", values=ds.mass_column).reindex(index)
     # Partner variables (unit x year) averaged over ties: the network lags.
     lag_frame = panel[["unit_id", "year"]].copy()
     for target in ds.targets:

@@ -64,7 +64,7 @@ def _choose_kind_year(ds: Dataset, kind: str | None, year: int | None) -> tuple[
 
 def population_at(ds: Dataset, year: int) -> pd.Series:
     """Population (or the first target) per unit in ``year``, else the latest earlier year available."""
-    column = "population" if "population" in ds.panel.columns else ds.targets[0]
+    column = ds.mass_column
     known = ds.panel[(ds.panel["year"] <= year) & ds.panel[column].notna()]
     if known.empty:
         known = ds.panel[ds.panel[column].notna()]

@@ -216,6 +216,14 @@ def test_cli_features_and_ties(tmp_path: Path, capsys):
     assert "ambiguous" in err and "Traceback" not in err
     assert main(["ties", "--unit", "51150", "--kind", "bus"]) == 1
     assert "trips" in capsys.readouterr().err
+    # Unwritable or unsupported outputs are reported before any work, without a traceback.
+    assert main(["features", "--out", str(tmp_path / "features.xlsx")]) == 1
+    assert "suffixes" in capsys.readouterr().err
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    assert main(["ties", "--unit", "51150", "--out", str(blocker / "pairs.csv")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "Traceback" not in err
 
 
 def test_metropolitan_cities_are_their_own_dominant_flow_hubs(korea):
