@@ -31,8 +31,10 @@ from ._model import (
     LEVELS,
     MAX_HORIZON,
     PairTable,
+    actual_growth,
     conformal_quantiles,
     fit_boosters,
+    origin_rows,
     parallel_map,
     predict_growth,
 )
@@ -246,18 +248,14 @@ class _Rolling:
         self.pred: dict[int, np.ndarray] = {}
         self.residuals: dict[int, np.ndarray] = {}
 
-    def rows(self, origin: int) -> np.ndarray:
-        rows = self.frame[self.frame["year"] == origin].set_index("unit_id").reindex(self.tm.units)
-        return rows[self.names].to_numpy(float)
-
     def fit_at(self, origin: int) -> None:
         boosters = fit_boosters(self.table, origin, self.direct, self.pooled, self.params, self.n_jobs, self.seed)
         if not boosters:
             return
-        pred = predict_growth(boosters, self.rows(origin), self.horizons, self.direct)
-        actual = np.column_stack([self.tm.growth(origin, h) for h in range(1, self.horizons + 1)])
+        pred = predict_growth(boosters, origin_rows(self.tm, self.frame, self.names, origin), self.horizons,
+                              self.direct)
         self.pred[origin] = pred
-        self.residuals[origin] = actual - pred
+        self.residuals[origin] = actual_growth(self.tm, origin, self.horizons) - pred
 
     def forecast(self, origin: int, n_cal: int = 3) -> tuple[np.ndarray, dict[str, np.ndarray], dict[int, str]]:
         """Log-level point forecasts and interval bounds at ``origin`` (calibrated on origins c, c + h <= o)."""

@@ -334,10 +334,18 @@ def _fit_at(table: PairTable, horizons: int, pooled: bool, params: dict[str, Any
     return fit_boosters(table, cutoff, horizons, pooled, params, 1, seed)
 
 
+def origin_rows(tm: TargetMatrix, X: pd.DataFrame, names: Sequence[str], origin: int) -> np.ndarray:
+    """Feature rows of origin year ``origin`` aligned to the target matrix's units (units x features)."""
+    return X[X["year"] == origin].set_index("unit_id").reindex(tm.units)[list(names)].to_numpy(float)
+
+
+def actual_growth(tm: TargetMatrix, origin: int, horizons: int) -> np.ndarray:
+    """Observed log growth from ``origin`` to ``origin + h``, units x horizons (NaN where unknown)."""
+    return np.column_stack([tm.growth(origin, h) for h in range(1, horizons + 1)])
+
+
 def _residuals(tm: TargetMatrix, X: pd.DataFrame, names: Sequence[str], boosters: dict[int, lgb.Booster],
                origin: int, horizons: int) -> np.ndarray:
     """Actual minus forecast log growth from ``origin`` per unit (units x horizons, NaN where unknown)."""
-    rows = X[X["year"] == origin].set_index("unit_id").reindex(tm.units)[list(names)].to_numpy(float)
-    pred = predict_growth(boosters, rows, horizons, horizons)
-    actual = np.column_stack([tm.growth(origin, h) for h in range(1, horizons + 1)])
-    return actual - pred
+    pred = predict_growth(boosters, origin_rows(tm, X, names, origin), horizons, horizons)
+    return actual_growth(tm, origin, horizons) - pred
