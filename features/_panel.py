@@ -250,7 +250,9 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
     if has_coords:
         dist = _ties.distance_matrix_km(ds.units["lat"], ds.units["lon"], dtype=np.float64)
         log_dist = np.log(np.maximum(dist, _ties.MIN_DISTANCE_KM))
-    kernels: dict[float, np.ndarray] = {}  # d^-gamma with zero diagonal, by gamma
+    # d^-gamma with zero diagonal for the latest gamma only: consecutive origin years usually share a fit, and
+    # keeping one n x n kernel per fitted gamma would hold gigabytes at eup-myeon-dong scale.
+    kernels: dict[float, np.ndarray] = {}
     # Masses for gravity and borrowed size: population where the dataset has it, else the first target.
     pop_wide = panel.pivot(index="unit_id", columns="year", values=ds.mass_column).reindex(index)
     # Partner variables (unit x year) averaged over ties: the network lags.
@@ -267,6 +269,9 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
     matrix_cache: dict[tuple[str, int], sp.csr_matrix] = {}
     # Row positions of each (kind, year) of flows, found in one pass instead of a scan per origin year.
     positions = flows.groupby(["kind", "year"], observed=True, sort=False).indices
+    # The last origin year that needs each (kind, flow year): its cached matrices are freed after it.
+    last = sources.groupby(["kind", "flow_year"], as_index=False)["year"].max()
+    last_use = {(str(k), int(f)): int(y) for k, f, y in zip(last["kind"], last["flow_year"], last["year"], strict=True)}
     fit_cache: dict[tuple[str, int], _ties.GravityFit | None] = {}
     blocks: list[pd.DataFrame] = []
     specs: dict[str, FeatureSpec] = {}
@@ -324,6 +329,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                 alpha, beta, decay = (1.0, 1.0, DEFAULT_DISTANCE_DECAY) if gravity_fit is None else (
                     float(gravity_fit.alpha), float(gravity_fit.beta), float(gravity_fit.gamma))
                 if decay not in kernels:
+                    kernels.clear()
                     kernel = np.exp(-decay * log_dist)
                     np.fill_diagonal(kernel, 0.0)
                     kernels[decay] = kernel
@@ -344,6 +350,9 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                     spec(f"{stem}_{wname}", unit, f"{wname}-weighted mean over partners of {src} at t (network lag)",
                          wname)
             blocks.append(block)
+            for key in [k for k in matrix_cache if last_use[k] <= t]:
+                del matrix_cache[key]
+                measure_cache.pop(key, None)
             bar.advance(task)
     frame = pd.concat(blocks, ignore_index=True)
     # A canonical column order (by tie source, then name) that does not depend on which years have flows.
