@@ -8,7 +8,15 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features import ConfigError, Dataset, build_features, load_dataset, pair_indices, write_table
+from features import (
+    ConfigError,
+    Dataset,
+    build_features,
+    load_dataset,
+    pair_indices,
+    unit_tie_measures,
+    write_table,
+)
 from features._io import check_table_path
 
 
@@ -26,6 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     feats.add_argument("--out", required=True, help="output file (.parquet, .csv or .csv.gz)")
     feats.add_argument("--catalog", help="also write the feature catalog (name, group, unit, description)")
     feats.set_defaults(func=run_features)
+
+
+def display_names(ds: Dataset) -> pd.Series:
+    """Unit names for display by unit_id; names shared by several units (중구, 북구, ...) get their group."""
+    units = ds.units
+    names = units["name"].astype(str)
+    if "group" in units.columns:
+        shared = names.duplicated(keep=False)
+        names = names.where(~shared, names + " (" + units["group"].astype(str) + ")")
+    return pd.Series(names.to_numpy(), index=units["unit_id"])
 
 
 def resolve_unit(ds: Dataset, text: str) -> str:
@@ -78,10 +96,11 @@ def run_ties(args: argparse.Namespace) -> int:
     unit = resolve_unit(ds, args.unit)
     kind, year = _choose_kind_year(ds, args.kind, args.year)
     flows = ds.flows[(ds.flows["kind"] == kind) & (ds.flows["year"] == year)]
-    pairs = pair_indices(flows, ds.units, population_at(ds, year))
+    population = population_at(ds, year)
+    pairs = pair_indices(flows, ds.units, population)
     if args.out:
         write_table(pairs, args.out)
-    names = ds.unit_names()
+    names = display_names(ds)
     mine = pairs[pairs["origin"] == unit].sort_values(["tie_index", "volume"], ascending=False)
     console = Console(highlight=False)
     console.width = max(console.width, 120)  # keep the table readable when output is piped
@@ -96,9 +115,27 @@ def run_ties(args: argparse.Namespace) -> int:
     console.print(table)
     console.print("out/in: flows from/to the unit; expected: gravity model (population, distance); strength: "
                   "log(observed/expected); dominant: the unit's largest outflow (Nystuen–Dacey).", soft_wrap=True)
+    _print_position(console, ds, flows, population, unit, names)
     if args.out:
         console.print(f"wrote {len(pairs):,} pairs to {args.out}")
     return 0
+
+
+def _print_position(console: Console, ds: Dataset, flows: pd.DataFrame, population: pd.Series, unit: str,
+                    names: pd.Series) -> None:
+    """The unit's place in the flow system: Nystuen–Dacey hub and level, functional region and its members."""
+    m = unit_tie_measures(flows, ds.units, population, gravity=False, path_sources=0, dominance_size="population")
+    row = m.loc[unit]
+    level = int(row["hierarchy_level"])
+    hub = str(row["hub"])
+    where = "a hub itself" if level == 0 else f"level {level} under the hub {names.get(hub, hub)} ({hub})"
+    console.print(f"dominant-flow hierarchy (size = population): {where}")
+    members = m.index[m["functional_region"] == row["functional_region"]]
+    by_size = population.reindex(members).sort_values(ascending=False)
+    shown = ", ".join(str(names.get(u, u)) for u in by_size.index[:12])
+    more = f" and {len(members) - 12} more" if len(members) > 12 else ""
+    console.print(f"functional region (Louvain on two-way volume): {len(members)} units – {shown}{more}",
+                  soft_wrap=True)
 
 
 def run_features(args: argparse.Namespace) -> int:

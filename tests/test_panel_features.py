@@ -209,6 +209,8 @@ def test_cli_features_and_ties(tmp_path: Path, capsys):
                  str(tmp_path / "pairs.csv")]) == 0
     text = capsys.readouterr().out
     assert "완주군" in text and "전주시" in text
+    assert "level 1 under the hub 전주시 (52110)" in text
+    assert "functional region" in text and "북구 (광주광역시)" in text  # shared names carry their province
     pairs = pd.read_csv(tmp_path / "pairs.csv", dtype={"origin": str, "destination": str})
     assert {"reciprocity", "tie_index", "strength_log", "expected_gravity"} <= set(pairs.columns)
     assert main(["ties", "--unit", "중구"]) == 1
