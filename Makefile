@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check features training serving tests benchmarks data
+	$(VENV)/bin/ruff check tiecast features training serving tests benchmarks data
 	$(VENV)/bin/mypy
 
 # Rebuild the bundled dataset data/korea/ from the raw files in data/raw/korea/.

@@ -101,7 +101,7 @@ def _task_pandas_floor(folder: Path) -> dict[str, float]:
 
 def _load_dataset_fast(folder: Path):
     """The dataset as build_features sees it (loading/validation is timed separately)."""
-    from features._dataset import Dataset
+    from tiecast.features import Dataset
 
     flows = pd.read_parquet(folder / "flows.parquet")
     return Dataset(name="synthetic", path=folder, meta={"name": "synthetic", "targets": ["population"]},
@@ -110,7 +110,7 @@ def _load_dataset_fast(folder: Path):
 
 
 def _task_tiecast(folder: Path) -> dict[str, float]:
-    from features import build_features
+    from tiecast.features import build_features
 
     t0 = time.perf_counter()
     ds = _load_dataset_fast(folder)

@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from features import build_features, load_dataset
-from training import backtest
+from tiecast.features import build_features, load_dataset
+from tiecast.training import backtest
 
 
 def main() -> None:

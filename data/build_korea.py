@@ -324,6 +324,11 @@ def dataset_toml(panel: pd.DataFrame) -> str:
         "[small_mid_city]",
         "rule = \"kind == 'si' and capital_region == 0 and metro == 0 and population < 500000\"",
         "",
+        "[features]",
+        "# Partner variables averaged over ties (network lags): target growths and panel covariates.",
+        'network_lags = ["population_growth_1y", "population_growth_3y", "income_growth_1y", "aging_ratio", '
+        '"fiscal_indep"]',
+        "",
         "[flows]",
         "# Kinds whose values do not change over time: usable for any origin year.",
         'time_invariant = ["contiguity"]',
@@ -400,6 +405,204 @@ def dataset_toml(panel: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+# 인구감소지역 (MOIS 고시 제2021-66호, 군위 per 제2024-15호). The raw list, built from the notice by (province,
+# name), has 인제군 (51810) in 강원 where the notice lists 횡성군 (51730); 인제군 is one of the 18 인구감소관심지역
+# (interest areas), not a designated area. Corrected here, so a fixed upstream file passes through unchanged.
+DEPOPULATION_CORRECTIONS = {"51810": "51730"}  # listed in error -> designated per 고시 제2021-66호
+DEPOPULATION_COUNT = 89
+
+
+def depopulation_flag(units: pd.DataFrame) -> pd.Series:
+    """0/1 per unit: 1 for the 89 인구감소지역, mapped to the 229 MOIS codes by (province, name) and by code.
+
+    Fails loudly unless every row of the raw list maps to exactly one unit, by name and code alike, and
+    exactly 89 units are flagged after the correction in DEPOPULATION_CORRECTIONS.
+    """
+    raw = pd.read_csv(RAW / "mois-depopulation-areas" / "depopulation_areas_2021.csv", dtype=str,
+                      encoding="utf-8-sig")
+    by_name = {(g, n): u for u, g, n in zip(units["unit_id"], units["group"], units["name"], strict=True)}
+    problems = []
+    if len(raw) != DEPOPULATION_COUNT or not raw["unit_id"].is_unique:
+        problems.append(f"{len(raw)} rows ({raw['unit_id'].nunique()} distinct codes), expected {DEPOPULATION_COUNT}")
+    for row in raw.itertuples():
+        mapped = by_name.get((row.province, row.name))
+        if mapped is None or mapped != row.unit_id:
+            problems.append(f"{row.province} {row.name} ({row.unit_id}) maps to {mapped}")
+    ids = set(raw["unit_id"].replace(DEPOPULATION_CORRECTIONS))
+    flag = units["unit_id"].isin(ids).astype(int)
+    if flag.sum() != DEPOPULATION_COUNT or not ids <= set(units["unit_id"]):
+        problems.append(f"{flag.sum()} units flagged, expected {DEPOPULATION_COUNT}; "
+                        f"unknown codes: {sorted(ids - set(units['unit_id']))}")
+    if problems:
+        raise SystemExit("build_korea: depopulation areas do not map to the 229 units:\n" + "\n".join(problems))
+    return flag
+
+
+def units_toml() -> str:
+    """dataset.toml lines for the units column ``depopulation_area`` and for the boundaries file, with sources.
+
+    ``[columns]`` tables describe panel columns only (the loader warns about any other), so the units column
+    is described in a comment and its source in ``[[sources]]``; likewise ``boundaries.geojson``, which sits
+    beside the contract tables and is not read by the loader.
+    """
+    lines = [
+        "# units.csv depopulation_area (0/1): 1 for the 89 인구감소지역 designated by the Ministry of the Interior",
+        "# and Safety (고시 제2021-66호, 2021-10-19; 군위군 as 27720 per 고시 제2024-15호), 0 otherwise.",
+        "# The raw list's 인제군 is corrected to 횡성군 as in the notice.",
+        "# The 18 인구감소관심지역 (interest areas) are 0.",
+        "[[sources]]",
+        'name = "MOIS population-decline areas (인구감소지역), 고시 제2021-66호 / 제2024-15호"',
+        'license = "government notice: not a protected work (Copyright Act art. 7)"',
+        'note = "data/raw/korea/mois-depopulation-areas/PROVENANCE.md; units.csv depopulation_area"',
+        "# boundaries.geojson (for maps, not read by the loader): one simplified WGS84 lon/lat (multi)polygon per",
+        "# unit, properties unit_id and name; 전북 45xxx recoded to 52xxx; islands of a few km² are not in the source.",
+        "[[sources]]",
+        'name = "zigbee0 si-gun-gu TopoJSON (229 local governments, MOIS SIG_CD)"',
+        'license = "MIT (data/raw/korea/zigbee0-sigungu-topo/LICENSE.txt); boundaries likely MOIS/NSDI (KOGL Type 1)"',
+        'note = "data/raw/korea/zigbee0-sigungu-topo/PROVENANCE.md; boundaries.geojson"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# Simplified si-gun-gu boundaries for maps (data/korea/boundaries.geojson; not part of the dataset contract).
+BOUNDARY_TOPO = RAW / "zigbee0-sigungu-topo" / "merged_map_sigungu229_topo.json.gz"
+BOUNDARY_TOLERANCE_M = 100.0  # Douglas-Peucker tolerance per shared arc (metres): borders stay shared
+BOUNDARY_MIN_HOLE_KM2 = 1.0  # smaller holes are dropped (every hole in the source is a gap, none an enclave)
+BOUNDARY_DECIMALS = 4
+BOUNDARY_RECODE = {"45": "52"}  # the TopoJSON still has 전북's pre-2024 codes 45xxx (전주 already 52110)
+_M_PER_DEG_LAT = 110_574.0
+_M_PER_DEG_LON = 111_320.0 * float(np.cos(np.radians(36.0)))  # local scale at Korea's mid-latitude
+
+
+def _decode_arcs(topo: dict) -> list[np.ndarray]:
+    """TopoJSON arcs as absolute lon/lat (degrees): undo the delta encoding, then the quantization transform."""
+    scale = np.asarray(topo["transform"]["scale"], dtype=float)
+    translate = np.asarray(topo["transform"]["translate"], dtype=float)
+    return [np.cumsum(np.asarray(arc, dtype=np.int64), axis=0) * scale + translate for arc in topo["arcs"]]
+
+
+def _douglas_peucker(lonlat: np.ndarray, tolerance_m: float, forced_levels: int = 0) -> np.ndarray:
+    """Positions of a polyline kept by Douglas-Peucker (endpoints always kept), in local metres.
+
+    The first ``forced_levels`` splits are made whatever the tolerance, so a closed arc (a whole island ring,
+    start == end) keeps at least three interior points and an arc that is half of a ring keeps one.
+    """
+    xy = np.column_stack([lonlat[:, 0] * _M_PER_DEG_LON, lonlat[:, 1] * _M_PER_DEG_LAT])
+    keep = np.zeros(len(xy), dtype=bool)
+    keep[[0, -1]] = True
+    stack = [(0, len(xy) - 1, 0)]
+    while stack:
+        i, j, level = stack.pop()
+        if j <= i + 1:
+            continue
+        chord, rel = xy[j] - xy[i], xy[i + 1:j] - xy[i]
+        length = float(np.hypot(chord[0], chord[1]))
+        if length == 0.0:  # closed arc: distance from the start point
+            dist = np.hypot(rel[:, 0], rel[:, 1])
+        else:
+            dist = np.abs(chord[0] * rel[:, 1] - chord[1] * rel[:, 0]) / length
+        k = int(np.argmax(dist))
+        if dist[k] > tolerance_m or level < forced_levels:
+            m = i + 1 + k
+            keep[m] = True
+            stack += [(i, m, level + 1), (m, j, level + 1)]
+    return lonlat[keep]
+
+
+def _ring_area(ring: np.ndarray) -> float:
+    """Signed shoelace area (km², > 0: counter-clockwise) of a closed ring on the 10^-BOUNDARY_DECIMALS grid."""
+    step = 10.0**-BOUNDARY_DECIMALS / 1e3
+    x, y = ring[:, 0] * step * _M_PER_DEG_LON, ring[:, 1] * step * _M_PER_DEG_LAT
+    return 0.5 * float(np.sum(x[:-1] * y[1:] - x[1:] * y[:-1]))
+
+
+def boundary_features(units: pd.DataFrame) -> tuple[list[dict], dict[str, list[str]]]:
+    """One GeoJSON Feature per unit (``unit_id``, ``name``), simplified, and a log of what was changed.
+
+    Each TopoJSON arc is simplified once (Douglas-Peucker in local metres), so a border the source shares
+    between two units stays identical on both sides (the source stores many borders twice with slightly
+    different vertices, leaving overlaps and gaps of metres; that is kept as is), then rounded to
+    10^-BOUNDARY_DECIMALS degrees (1e-4: about 10 m). Rings follow RFC 7946 (exterior counter-clockwise, holes
+    clockwise); holes under BOUNDARY_MIN_HOLE_KM2 and rings that collapse under rounding are dropped.
+    The source has no polygon for islands of a few km² (연평도, 독도, 추자도, 마라도, 홍도, ...).
+    """
+    with gzip.open(BOUNDARY_TOPO, "rt", encoding="utf-8") as fh:
+        topo = json.load(fh)
+    (layer,) = topo["objects"].values()
+    arcs = _decode_arcs(topo)
+    # Splits forced so that no ring collapses to a line: 2 for an arc that is a whole ring (closed), 1 for an
+    # arc that is half of a two-arc ring, none otherwise (a ring of three or more arcs keeps their endpoints).
+    forced = [2 if bool((arc[0] == arc[-1]).all()) else 0 for arc in arcs]
+    for geom in layer["geometries"]:
+        for polygon in [geom["arcs"]] if geom["type"] == "Polygon" else geom["arcs"]:
+            for ring in (r for r in polygon if len(r) == 2):
+                for a in ring:
+                    forced[a if a >= 0 else ~a] = max(forced[a if a >= 0 else ~a], 1)
+    simplified = []
+    for arc, levels in zip(arcs, forced, strict=True):
+        kept = _douglas_peucker(arc, BOUNDARY_TOLERANCE_M, levels)
+        grid = np.round(kept * 10**BOUNDARY_DECIMALS).astype(np.int64)
+        simplified.append(grid[np.r_[True, (np.diff(grid, axis=0) != 0).any(axis=1)]])
+
+    def ring_positions(arc_ids: list[int]) -> np.ndarray:
+        parts = [simplified[a] if a >= 0 else simplified[~a][::-1] for a in arc_ids]
+        ring = np.concatenate([parts[0], *[p[1:] for p in parts[1:]]])
+        return ring[np.r_[True, (np.diff(ring, axis=0) != 0).any(axis=1)]]
+
+    names = dict(zip(units["unit_id"], units["name"], strict=True))
+    log: dict[str, list[str]] = {"recoded": [], "dropped": []}
+    features: dict[str, dict] = {}
+    for geom in layer["geometries"]:
+        props = geom["properties"]
+        code = BOUNDARY_RECODE.get(props["SIG_CD"][:2], props["SIG_CD"][:2]) + props["SIG_CD"][2:]
+        if code != props["SIG_CD"]:
+            log["recoded"].append(f"{props['SIG_CD']}->{code} {props['SIG_KOR_NM']}")
+        if names.get(code) != props["SIG_KOR_NM"] or code in features:
+            raise SystemExit(f"build_korea: boundary {props['SIG_CD']} {props['SIG_KOR_NM']} does not match "
+                             f"one unit (unit {code}: {names.get(code)})")
+        polygons = []
+        for polygon in [geom["arcs"]] if geom["type"] == "Polygon" else geom["arcs"]:
+            rings = []
+            for k, arc_ids in enumerate(polygon):
+                ring = ring_positions(arc_ids)
+                area = _ring_area(ring) if len(ring) >= 4 else 0.0
+                if len(ring) < 4 or area == 0.0 or (k > 0 and abs(area) < BOUNDARY_MIN_HOLE_KM2):
+                    if k == 0:
+                        break  # the exterior collapsed: drop the whole polygon (with its holes)
+                    log["dropped"].append(f"{code} {props['SIG_KOR_NM']}: hole of {abs(area):.3f} km²")
+                    continue
+                if (area > 0) != (k == 0):  # exterior counter-clockwise, holes clockwise
+                    ring = ring[::-1]
+                rings.append([[int(x) / 10**BOUNDARY_DECIMALS, int(y) / 10**BOUNDARY_DECIMALS] for x, y in ring])
+            if not rings:
+                log["dropped"].append(f"{code} {props['SIG_KOR_NM']}: polygon collapsed")
+                continue
+            polygons.append(rings)
+        if not polygons:
+            raise SystemExit(f"build_korea: boundary of {code} {props['SIG_KOR_NM']} collapsed entirely")
+        geometry = ({"type": "Polygon", "coordinates": polygons[0]} if len(polygons) == 1
+                    else {"type": "MultiPolygon", "coordinates": polygons})
+        features[code] = {"type": "Feature", "properties": {"unit_id": code, "name": names[code]},
+                          "geometry": geometry}
+    missing = sorted(set(names) - set(features))
+    if missing:
+        raise SystemExit(f"build_korea: units without a boundary: {missing}")
+    return [features[u] for u in sorted(features)], log
+
+
+def build_boundaries(units: pd.DataFrame, out: Path = OUT) -> Path:
+    """Write ``boundaries.geojson``: one simplified WGS84 lon/lat (multi)polygon per unit, one Feature a line."""
+    features, log = boundary_features(units)
+    body = ",\n".join(json.dumps(f, ensure_ascii=False, separators=(",", ":")) for f in features)
+    path = out / "boundaries.geojson"
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text('{"type":"FeatureCollection","features":[\n' + body + "\n]}\n", encoding="utf-8")
+    tmp.replace(path)
+    print(f"wrote {path}: {len(features)} units, {path.stat().st_size / 1e6:.2f} MB; "
+          f"recoded {len(log['recoded'])} (전북 45xxx -> 52xxx), dropped {len(log['dropped'])} small holes/rings")
+    return path
+
+
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     df = df.copy()
@@ -417,14 +620,15 @@ def build(out: Path = OUT) -> None:
     units = build_units(raw)
     panel = build_panel(raw, units)
     flows = build_flows(units, panel)
-    toml_text = dataset_toml(panel)
+    toml_text = dataset_toml(panel) + units_toml()
     # The flag is computed with the same rule the loader applies, so the bundled column and rule agree.
     sys.path.insert(0, str(ROOT.parent))
     import tomllib
 
-    from features._dataset import apply_small_mid_rule
+    from tiecast.features import apply_small_mid_rule
 
     units["small_mid_city"] = apply_small_mid_rule(units, panel, tomllib.loads(toml_text))
+    units["depopulation_area"] = depopulation_flag(units)
     _write_csv(units, out / "units.csv")
     _write_csv(panel, out / "panel.csv")
     _write_csv(flows, out / "flows.csv")
@@ -435,4 +639,6 @@ def build(out: Path = OUT) -> None:
 
 
 if __name__ == "__main__":
-    build(Path(sys.argv[1]) if len(sys.argv) > 1 else OUT)
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
+    build(target)
+    build_boundaries(pd.read_csv(target / "units.csv", dtype={"unit_id": str}), target)

@@ -2,21 +2,26 @@
 
 Public API (everything else is private):
 
-- :func:`load_dataset`, :func:`check_dataset`, :class:`Dataset` – the dataset contract.
-- :func:`pair_indices`, :func:`unit_tie_measures`, :func:`reciprocity_index`, :func:`fit_gravity`,
-  :func:`dominant_flows`, :func:`functional_regions` – tie-strength indices between units.
-- :func:`build_features` -> :class:`PanelFeatures` – the leak-free feature panel (one row per unit and
-  origin year), :func:`flow_sources` – which flow year feeds which origin year.
-- :func:`write_table` – atomic CSV/Parquet output.
-- :class:`TiecastError`, :class:`DatasetError`, :class:`ConfigError`, :class:`TrackingError`,
-  :class:`Problem` – the one error hierarchy.
+- :func:`load_dataset`, :func:`check_dataset`, :class:`Dataset`, :func:`bundled_datasets`,
+  :func:`apply_small_mid_rule` – the dataset contract (errors: :class:`DatasetError` with ``.problems``);
+- :mod:`tiecast.features.ties` – tie-strength indices between units; the most used ones are re-exported here:
+  :func:`pair_indices`, :func:`unit_tie_measures`, :func:`reciprocity_index`, :func:`fit_gravity`,
+  :func:`dominant_flows`, :func:`functional_regions`;
+- :func:`build_features` -> :class:`PanelFeatures` – the leak-free feature panel (one row per unit and origin
+  year), :func:`flow_sources` – which flow year feeds which origin year, ``FEATURE_GROUPS``.
+
+Imports only :mod:`tiecast.common`.
 """
 
-from ._dataset import Dataset, bundled_datasets, check_dataset, load_dataset
-from ._errors import ConfigError, DatasetError, Problem, TiecastError, TrackingError
-from ._io import write_table
+if __name__ != "tiecast.features":  # pragma: no cover - a second copy would have its own error classes
+    raise ImportError("import this package as tiecast.features (e.g. `from tiecast.features import load_dataset`)")
+
+from tiecast.common import DatasetError, Problem
+
+from . import ties
+from ._dataset import Dataset, apply_small_mid_rule, bundled_datasets, check_dataset, load_dataset
 from ._panel import FEATURE_GROUPS, FeatureSpec, PanelFeatures, build_features, flow_sources
-from ._ties import (
+from .ties import (
     dominant_flows,
     fit_gravity,
     functional_regions,
@@ -27,14 +32,12 @@ from ._ties import (
 
 __all__ = [
     "FEATURE_GROUPS",
-    "ConfigError",
     "Dataset",
     "DatasetError",
     "FeatureSpec",
     "PanelFeatures",
     "Problem",
-    "TiecastError",
-    "TrackingError",
+    "apply_small_mid_rule",
     "build_features",
     "bundled_datasets",
     "check_dataset",
@@ -45,6 +48,6 @@ __all__ = [
     "load_dataset",
     "pair_indices",
     "reciprocity_index",
+    "ties",
     "unit_tie_measures",
-    "write_table",
 ]

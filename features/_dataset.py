@@ -16,17 +16,20 @@ import hashlib
 import math
 import tomllib
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ._errors import DatasetError, Problem
+from tiecast.common import DatasetError, Problem
 
 __all__ = ["Dataset", "apply_small_mid_rule", "bundled_datasets", "check_dataset", "load_dataset"]
 
-BUNDLED_ROOT = Path(__file__).resolve().parent.parent / "data"
+# Bundled datasets ship as package data of tiecast.datasets (data/korea in a source checkout), so they are
+# found from an installed wheel too.
+BUNDLED_ROOT = Path(str(resources.files("tiecast.datasets")))
 TABLES = ("units", "panel", "flows", "cooperation")
 REQUIRED_COLUMNS = {
     "units": ("unit_id", "name"),
@@ -35,7 +38,8 @@ REQUIRED_COLUMNS = {
     "cooperation": ("unit_id", "program", "start_year"),
 }
 OPTIONAL_COLUMNS = {
-    "units": ("name_en", "group", "group_en", "kind", "lat", "lon", "capital_region", "metro", "small_mid_city"),
+    "units": ("name_en", "group", "group_en", "kind", "lat", "lon", "capital_region", "metro", "small_mid_city",
+              "depopulation_area"),
     "panel": (),
     "flows": (),
     "cooperation": ("partner_id", "end_year", "note"),
@@ -105,6 +109,13 @@ class Dataset:
         """Flow kinds whose values hold for every year (e.g. contiguity)."""
         return list(self.meta.get("flows", {}).get("time_invariant", []))
 
+    @property
+    def network_lags(self) -> list[str] | None:
+        """Variables averaged over partners as network-lag features (``[features] network_lags``): target
+        growths such as ``population_growth_1y`` or panel columns; None = each target's 1- and 3-year growth."""
+        lags = self.meta.get("features", {}).get("network_lags")
+        return None if lags is None else [str(x) for x in lags]
+
     def column_info(self, column: str) -> dict[str, str]:
         """``unit``, ``description``, ``group``, ``source`` of a panel column as declared (may be empty)."""
         return {str(k): str(v) for k, v in self.meta.get("columns", {}).get(column, {}).items()}
@@ -114,7 +125,7 @@ class Dataset:
 
 
 def bundled_datasets() -> list[str]:
-    """Names of the datasets shipped in the repository's ``data/`` folder."""
+    """Names of the bundled datasets (package data of ``tiecast.datasets``)."""
     return sorted(p.parent.name for p in BUNDLED_ROOT.glob("*/dataset.toml"))
 
 
@@ -125,7 +136,7 @@ def resolve_dataset_path(name_or_path: str | Path) -> Path:
         return path
     bundled = BUNDLED_ROOT / str(name_or_path)
     if isinstance(name_or_path, str) and "/" not in name_or_path and (bundled / "dataset.toml").exists():
-        return bundled
+        return bundled.resolve()  # data/korea in a source checkout (tiecast/datasets/korea links to it)
     raise DatasetError(str(name_or_path), [Problem(
         "error", str(name_or_path), "no such dataset folder",
         fix=f"give a folder that contains dataset.toml, or a bundled dataset name: {', '.join(bundled_datasets())}",
@@ -261,7 +272,7 @@ def _parse_meta(folder: Path, out: _Collector) -> dict[str, Any] | None:
         out.add("error", "dataset.toml", f"'years' must be [first, last] integers, got {years!r}", column="years",
                 fix="write years = [2008, 2025] or remove the key")
         del meta["years"]
-    for table in ("breaks", "columns", "flows", "small_mid_city"):
+    for table in ("breaks", "columns", "features", "flows", "small_mid_city"):
         if table in meta and not isinstance(meta[table], dict):
             out.add("error", "dataset.toml", f"'{table}' must be a table ([{table}])", column=table,
                     fix=f"write it as a [{table}] section or remove it")
@@ -276,6 +287,11 @@ def _parse_meta(folder: Path, out: _Collector) -> dict[str, Any] | None:
         out.add("error", "dataset.toml", "'flows.time_invariant' must be a list of flow kinds",
                 column="flows.time_invariant", fix='write time_invariant = ["contiguity"]')
         del meta["flows"]["time_invariant"]
+    lags = meta.get("features", {}).get("network_lags")
+    if lags is not None and (not isinstance(lags, list) or not all(isinstance(x, str) for x in lags)):
+        out.add("error", "dataset.toml", "'features.network_lags' must be a list of panel columns or target growths",
+                column="features.network_lags", fix='write network_lags = ["population_growth_1y", "aging_ratio"]')
+        del meta["features"]["network_lags"]
     for name, spec in list(meta.get("columns", {}).items()):
         if not isinstance(spec, dict):
             out.add("error", "dataset.toml", f"'columns.{name}' must be a table with unit/description/group/source",
@@ -386,6 +402,12 @@ def _check_panel(panel: pd.DataFrame, file: str, meta: dict[str, Any], out: _Col
     if not dup.any():
         reviewed = [str(r) for r in meta.get("breaks", {}).get("reviewed", [])]
         _check_target_breaks(panel, file, targets, break_col, reviewed, out)
+    growths = {f"{t}_growth_{k}y" for t in targets for k in (1, 3, 5)}
+    for name in meta.get("features", {}).get("network_lags", None) or []:
+        if name not in panel.columns and name not in growths:
+            out.add("error", "dataset.toml", f"network lag '{name}' is neither a panel column nor a target growth",
+                    column="features.network_lags",
+                    fix=f"use panel columns or target growths such as {', '.join(sorted(growths)[:3])}")
     for col in meta.get("columns", {}):
         if col not in panel.columns:
             out.add("warning", "dataset.toml", "[columns] describes a column that is not in the panel",

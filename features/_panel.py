@@ -27,10 +27,20 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from . import _ties
+from tiecast.common import ConfigError, progress_bar
+
 from ._dataset import Dataset
-from ._errors import ConfigError
-from ._progress import progress_bar
+from .ties import (
+    GravityFit,
+    GravityVolume,
+    deterrence_kernel,
+    distance_matrix_km,
+    fit_gravity,
+    log_distance,
+    unit_positions,
+    unit_tie_measures,
+    weighted_partner_mean,
+)
 
 __all__ = ["FEATURE_GROUPS", "FeatureSpec", "PanelFeatures", "build_features", "flow_sources"]
 
@@ -47,15 +57,9 @@ GROWTH_HORIZONS = (1, 3, 5)
 CHANGE_YEARS = 3
 # Distance decay of the gravity weights when no flow year <= t exists to fit it (classic inverse square).
 DEFAULT_DISTANCE_DECAY = 2.0
-# Partner variables averaged over ties (network lags): panel column -> (feature stem, unit).
-NETWORK_LAG_SOURCES = {
-    "population_growth_1y": ("partners_pop_growth_1y", "log points"),
-    "population_growth_3y": ("partners_pop_growth_3y", "log points"),
-    "income_growth_1y": ("partners_income_growth_1y", "log points"),
-    "aging_ratio": ("partners_aging_ratio", "%"),
-    "fiscal_indep": ("partners_fiscal_indep", "%"),
-}
-# Unit tie measures taken from each flow kind (see features._ties.unit_tie_measures).
+# Growth horizons of each target averaged over partners (network lags) unless dataset.toml lists the lags.
+NETWORK_LAG_GROWTH = (1, 3)
+# Unit tie measures taken from each flow kind (see tiecast.features.ties.unit_tie_measures).
 FLOW_MEASURES = {
     "reciprocal_strength_pk": ("per 1,000 residents", "sum_j min(F_ij, F_ji) per 1,000 residents"),
     "reciprocated_share": ("0-1", "share of the unit's two-way volume matched by a counter-flow"),
@@ -194,48 +198,38 @@ def _covariate_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.
     return out, specs
 
 
-def _weighted_partner_mean(w: sp.csr_matrix | _GravityOperator, values: np.ndarray) -> np.ndarray:
-    """sum_j w_ij x_j / sum_j w_ij over partners with known x_j (NaN when no partner has data).
-
-    ``w`` need not be row-normalised: the normalisation cancels in the ratio.
-    """
-    known = np.isfinite(values)
-    num = w @ np.where(known, values, 0.0)
-    den = w @ known.astype(float)
-    return np.divide(num, den, out=np.full(len(values), np.nan), where=den > 0)
-
-
-class _GravityOperator:
-    """The expected-volume matrix E + E^T of a gravity model as a linear operator, never materialised.
-
-    E_ij = c m_i^alpha m_j^beta K_ij with K_ij = d_ij^-gamma (zero diagonal), so
-    (E + E^T) x = c [m^alpha * K (m^beta * x) + m^beta * K (m^alpha * x)]: two dense mat-vecs per vector
-    with a kernel K shared by every year with the same gamma. The constant c cancels in weighted means.
-    Units with unknown mass get zero weight.
-    """
-
-    def __init__(self, kernel: np.ndarray, mass: np.ndarray, alpha: float, beta: float):
-        known = np.isfinite(mass) & (mass > 0)
-        safe = np.where(known, mass, 1.0)
-        # Scale masses to ~1 before powering so that large exponents cannot overflow.
-        scaled = safe / np.exp(np.mean(np.log(safe)))
-        self.kernel = kernel
-        self.m_alpha = np.where(known, scaled**alpha, 0.0)
-        self.m_beta = np.where(known, scaled**beta, 0.0)
-
-    def __matmul__(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.m_alpha * (self.kernel @ (self.m_beta * x))
-                          + self.m_beta * (self.kernel @ (self.m_alpha * x)))
-
-
 def _pair_matrix(flows: pd.DataFrame, index: pd.Index, symmetric: bool) -> sp.csr_matrix:
     """Sparse n x n matrix of flow values (F_ij + F_ji when symmetric); diagonal dropped."""
-    o = _ties.unit_positions(flows["origin"], index)
-    d = _ties.unit_positions(flows["destination"], index)
+    o = unit_positions(flows["origin"], index)
+    d = unit_positions(flows["destination"], index)
     keep = (o >= 0) & (d >= 0) & (o != d)
     n = len(index)
     m = sp.csr_matrix((flows["value"].to_numpy(float)[keep], (o[keep], d[keep])), shape=(n, n))
     return sp.csr_matrix(m + m.T) if symmetric else m
+
+
+def _network_lag_sources(ds: Dataset, panel: pd.DataFrame, hist: dict[str, pd.Series]
+                         ) -> tuple[pd.DataFrame, dict[str, tuple[str, str]]]:
+    """Partner variables averaged over ties (network lags): values per (unit, year) and, per variable, its
+    feature stem ``partners_<variable>`` and unit.
+
+    Variables: ``dataset.toml [features] network_lags`` (target growths ``<target>_growth_<k>y`` with k in
+    1/3/5, or panel covariates), by default every target's 1- and 3-year log growth.
+    """
+    growth_names = {f"{t}_growth_{k}y": t for t in ds.targets for k in GROWTH_HORIZONS}
+    declared = ds.network_lags
+    chosen = declared if declared is not None else [f"{t}_growth_{k}y" for t in ds.targets
+                                                    for k in NETWORK_LAG_GROWTH]
+    frame = panel[["unit_id", "year"]].copy()
+    sources: dict[str, tuple[str, str]] = {}
+    for name in chosen:
+        if name in growth_names:
+            frame[name] = hist[name]
+            sources[name] = (f"partners_{name}", "log points")
+        elif name in panel.columns:
+            frame[name] = panel[name]
+            sources[name] = (f"partners_{name}", ds.column_info(name).get("unit", ""))
+    return frame, sources
 
 
 def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: dict[str, pd.Series],
@@ -248,22 +242,15 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
     has_coords = {"lat", "lon"} <= set(ds.units.columns) and bool(ds.units[["lat", "lon"]].notna().all().all())
     dist = log_dist = None
     if has_coords:
-        dist = _ties.distance_matrix_km(ds.units["lat"], ds.units["lon"], dtype=np.float64)
-        log_dist = np.log(np.maximum(dist, _ties.MIN_DISTANCE_KM))
+        dist = distance_matrix_km(ds.units["lat"], ds.units["lon"], dtype=np.float64)
+        log_dist = log_distance(dist, dtype=np.float64)
     # d^-gamma with zero diagonal for the latest gamma only: consecutive origin years usually share a fit, and
     # keeping one n x n kernel per fitted gamma would hold gigabytes at eup-myeon-dong scale.
     kernels: dict[float, np.ndarray] = {}
     # Masses for gravity and borrowed size: population where the dataset has it, else the first target.
     pop_wide = panel.pivot(index="unit_id", columns="year", values=ds.mass_column).reindex(index)
     # Partner variables (unit x year) averaged over ties: the network lags.
-    lag_frame = panel[["unit_id", "year"]].copy()
-    for target in ds.targets:
-        for k in (1, 3):
-            lag_frame[f"{target}_growth_{k}y"] = hist[f"{target}_growth_{k}y"]
-    for col in ("aging_ratio", "fiscal_indep"):
-        if col in panel.columns:
-            lag_frame[col] = panel[col]
-    lag_sources = {k: v for k, v in NETWORK_LAG_SOURCES.items() if k in lag_frame.columns}
+    lag_frame, lag_sources = _network_lag_sources(ds, panel, hist)
     # Everything that depends on a (kind, flow year) only is computed once and reused for later origin years.
     measure_cache: dict[tuple[str, int], pd.DataFrame] = {}
     matrix_cache: dict[tuple[str, int], sp.csr_matrix] = {}
@@ -272,7 +259,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
     # The last origin year that needs each (kind, flow year): its cached matrices are freed after it.
     last = sources.groupby(["kind", "flow_year"], as_index=False)["year"].max()
     last_use = {(str(k), int(f)): int(y) for k, f, y in zip(last["kind"], last["flow_year"], last["year"], strict=True)}
-    fit_cache: dict[tuple[str, int], _ties.GravityFit | None] = {}
+    fit_cache: dict[tuple[str, int], GravityFit | None] = {}
     blocks: list[pd.DataFrame] = []
     specs: dict[str, FeatureSpec] = {}
     source_of: dict[str, str] = {}
@@ -287,8 +274,8 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
             block = pd.DataFrame({"unit_id": index, "year": t})
             pop = pop_wide[t].to_numpy(float) if t in pop_wide.columns else np.full(n, np.nan)
             lag_t = lag_frame[lag_frame["year"] == t].set_index("unit_id").reindex(index)
-            weights: dict[str, sp.csr_matrix | _GravityOperator] = {}
-            gravity_fit: _ties.GravityFit | None = None
+            weights: dict[str, sp.csr_matrix | GravityVolume] = {}
+            gravity_fit: GravityFit | None = None
             gravity_year = -1
             year_sources = sources[sources["year"] == t]
             for kind, flow_year in zip(year_sources["kind"].astype(str), year_sources["flow_year"].astype(int),
@@ -300,7 +287,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                     if kind not in ds.time_invariant_kinds:
                         # Path centralities are not features (the panel's own network columns carry them)
                         # and cost O(V E): skip them here.
-                        measure_cache[key] = _ties.unit_tie_measures(
+                        measure_cache[key] = unit_tie_measures(
                             kflows, ds.units, None, gravity=False, regions=False, path_sources=0).reindex(index)
                         fit_cache[key] = _fit_gravity_at(kflows, index, pop_wide, flow_year, dist)
                 volume = matrix_cache[key]
@@ -315,7 +302,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                 with np.errstate(divide="ignore", invalid="ignore"):
                     derived = {
                         "reciprocal_strength_pk": 1000.0 * m["reciprocal_strength"].to_numpy(float) / pop,
-                        "borrowed_size_observed_log": np.log1p(_weighted_partner_mean(weights[kind], pop)),
+                        "borrowed_size_observed_log": np.log1p(weighted_partner_mean(weights[kind], pop)),
                         "is_hub": m["hierarchy_level"].eq(0).to_numpy(float),
                     }
                 for name, (unit, desc) in FLOW_MEASURES.items():
@@ -330,14 +317,12 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                     float(gravity_fit.alpha), float(gravity_fit.beta), float(gravity_fit.gamma))
                 if decay not in kernels:
                     kernels.clear()
-                    kernel = np.exp(-decay * log_dist)
-                    np.fill_diagonal(kernel, 0.0)
-                    kernels[decay] = kernel
-                weights["gravity"] = _GravityOperator(kernels[decay], pop, alpha, beta)
+                    kernels[decay] = deterrence_kernel(log_dist, decay)
+                weights["gravity"] = GravityVolume(kernels[decay], pop, alpha, beta)
                 block["gravity_decay"] = decay
                 spec("gravity_decay", "exponent", "distance decay of the gravity weights: fitted on the latest "
                      f"flows <= t, else {DEFAULT_DISTANCE_DECAY}", "gravity")
-                block["borrowed_size_gravity_log"] = np.log1p(_weighted_partner_mean(weights["gravity"], pop))
+                block["borrowed_size_gravity_log"] = np.log1p(weighted_partner_mean(weights["gravity"], pop))
                 spec("borrowed_size_gravity_log", "log persons", "log of the gravity-weighted mean population "
                      "of all other units (borrowed size, Alonso 1973)", "gravity")
                 # Potential sum_j P_j (d_ij / 10 km)^-decay = 10^decay (K P).
@@ -346,7 +331,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                      "gravity")
             for wname, w in weights.items():
                 for src, (stem, unit) in lag_sources.items():
-                    block[f"{stem}_{wname}"] = _weighted_partner_mean(w, lag_t[src].to_numpy(float))
+                    block[f"{stem}_{wname}"] = weighted_partner_mean(w, lag_t[src].to_numpy(float))
                     spec(f"{stem}_{wname}", unit, f"{wname}-weighted mean over partners of {src} at t (network lag)",
                          wname)
             blocks.append(block)
@@ -361,17 +346,17 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
 
 
 def _fit_gravity_at(kflows: pd.DataFrame, index: pd.Index, pop_wide: pd.DataFrame, flow_year: int,
-                    dist: np.ndarray | None) -> _ties.GravityFit | None:
+                    dist: np.ndarray | None) -> GravityFit | None:
     """Unconstrained gravity fit of one flow year (populations of that year); None when not possible."""
     if dist is None or flow_year not in pop_wide.columns:
         return None
     mass = pop_wide[flow_year].to_numpy(float)
-    o = _ties.unit_positions(kflows["origin"], index)
-    d = _ties.unit_positions(kflows["destination"], index)
+    o = unit_positions(kflows["origin"], index)
+    d = unit_positions(kflows["destination"], index)
     keep = (o >= 0) & (d >= 0) & (o != d) & (kflows["value"].to_numpy(float) > 0)
     if keep.sum() < 10 or not (np.isfinite(mass) & (mass > 0)).all():
         return None
-    return _ties.fit_gravity(o[keep], d[keep], kflows["value"].to_numpy(float)[keep], mass, dist, len(index))
+    return fit_gravity(o[keep], d[keep], kflows["value"].to_numpy(float)[keep], mass, dist, len(index))
 
 
 def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, progress: bool = False) -> PanelFeatures:
@@ -387,8 +372,8 @@ def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, progress: 
         raise ConfigError(f"flows need the columns origin, destination, year, kind, value; missing {sorted(missing)}")
     # Unit ids as categoricals over the units: every later lookup is an integer take, not a string hash.
     units = pd.Index(ds.units["unit_id"].astype(str))
-    o = _ties.unit_positions(flows["origin"], units)
-    d = _ties.unit_positions(flows["destination"], units)
+    o = unit_positions(flows["origin"], units)
+    d = unit_positions(flows["destination"], units)
     if (o < 0).any() or (d < 0).any():
         bad = sorted(set(flows["origin"].astype(str)[o < 0]) | set(flows["destination"].astype(str)[d < 0]))
         raise ConfigError(f"flows refer to units that are not in the dataset's units: {bad[:5]}")

@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from features import Dataset, load_dataset
+# The test run is an entry point like the CLI: LightGBM's OpenMP threads must not spin-wait (set before import).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from tiecast.features import Dataset, load_dataset
 
 # Three units over three years; ids have leading zeros on purpose (codes are text). Year-on-year changes
 # stay well below the break-detection threshold, so the folder loads without errors or jump warnings.

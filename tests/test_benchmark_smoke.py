@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
-from features import build_features
+from tiecast.features import build_features
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import features_scale  # noqa: E402
+
+pytestmark = pytest.mark.slow  # runs the benchmark script in a subprocess
 
 
 def test_benchmark_script_runs_and_reports_ratios(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import check_dataset
+from tiecast.features import check_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 BUNDLED = REPO / "data" / "korea"

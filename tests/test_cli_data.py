@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.cli import main
+from tiecast.cli import main
 
 
 def run(capsys, *argv: str) -> tuple[int, str]:
@@ -155,6 +155,7 @@ def _console_script() -> str:
     return found
 
 
+@pytest.mark.slow
 def test_console_script_help():
     result = subprocess.run([_console_script(), "--help"], capture_output=True, text=True, timeout=120,
                             check=False)
@@ -163,6 +164,7 @@ def test_console_script_help():
     assert "data" in result.stdout
 
 
+@pytest.mark.slow
 def test_console_script_reports_bad_folder_without_traceback(tmp_path):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     result = subprocess.run([_console_script(), "data", "check", str(tmp_path / "nope")], capture_output=True,

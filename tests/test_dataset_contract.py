@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 import pytest
 
-from features import DatasetError, Problem, check_dataset, load_dataset
-from features._dataset import MAX_ROWS_LISTED
+from tiecast.features import DatasetError, Problem, check_dataset, load_dataset
+from tiecast.features._dataset import MAX_ROWS_LISTED
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 from test_training_backtest import FAST, write_synthetic
 
-from features import TrackingError, build_features, load_dataset
-from serving.cli import main
-from training import promote, tracking_uri, train_and_register
-from training._tracking import artifact_location
+from tiecast.cli import main
+from tiecast.common import TrackingError
+from tiecast.features import build_features, load_dataset
+from tiecast.training import promote, tracking_uri, train_and_register
+from tiecast.training._tracking import artifact_location
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+pytestmark = pytest.mark.slow  # trains and registers models
+
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import FEATURE_GROUPS, build_features, flow_sources, load_dataset, unit_tie_measures
-from serving.cli import main
+from tiecast.cli import main
+from tiecast.features import FEATURE_GROUPS, build_features, flow_sources, load_dataset, unit_tie_measures
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +199,7 @@ def test_minimal_dataset_without_coordinates_builds_features(tmp_path: Path):
     assert "borrowed_size_gravity_log" not in frame.columns  # no coordinates, no gravity
 
 
+@pytest.mark.slow
 def test_cli_features_and_ties(tmp_path: Path, capsys):
     out = tmp_path / "features.parquet"
     assert main(["features", "--data", "korea", "--out", str(out), "--catalog", str(tmp_path / "cat.csv")]) == 0

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features._errors import ConfigError
-from features._ties import (
+from tiecast.common import ConfigError
+from tiecast.features.ties import (
     GravityFit,
     composite_tie_index,
     distance_matrix_km,

@@ -6,20 +6,18 @@ one unit and migration flows of one year; ``dataset.toml`` holds only ``name`` a
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from features import ConfigError, build_features, load_dataset
-from serving.cli import main
-from training import METRIC_COLUMNS, backtest, parse_origins
-from training._backtest import plan_target, tune_params
-from training._data import target_matrix
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from tiecast.cli import main
+from tiecast.common import ConfigError
+from tiecast.features import build_features, load_dataset
+from tiecast.training import METRIC_COLUMNS, backtest, parse_origins
+from tiecast.training._backtest import plan_target, tune_params
+from tiecast.training._data import target_matrix
 
 FAST = {"n_estimators": 60}
 
@@ -153,14 +151,18 @@ def test_cli_backtest_writes_metrics_and_plots(synth_dir: Path, tmp_path: Path,
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--target", "gdp"], "--target 'gdp' is not a target of dataset 'synth'; allowed: population, income"),
-    (["--origins", "20x5"], "--origins must be a year range like 2015-2020"),
-    (["--horizons", "11"], "--horizons must be an integer from 1 to 10"),
+    (["--target", "gdp"], "target 'gdp' is not a target of dataset 'synth'; allowed: population, income "
+                          "(option --target)"),
+    (["--origins", "20x5"], "origins must be a year range like 2015-2020"),
+    (["--horizons", "11"], "horizons must be an integer from 1 to 10; got 11 (option --horizons)"),
 ])
 def test_cli_user_errors(synth_dir: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    """The library names its parameter; the command line adds the option that sets it."""
     status = main(["backtest", "--data", str(synth_dir), "--no-progress", *argv])
     assert status == 1
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err
+    assert f"(option {argv[0]})" in err
 
 
 def test_parse_origins() -> None:
@@ -168,8 +170,9 @@ def test_parse_origins() -> None:
     assert parse_origins("2015–2016") == [2015, 2016]
     assert parse_origins("2018,2016") == [2016, 2018]
     assert parse_origins(None) is None
-    with pytest.raises(ConfigError, match="--origins"):
+    with pytest.raises(ConfigError, match="origins must be a year range") as info:
         parse_origins("2020-2015")
+    assert info.value.parameter == "origins" and "--" not in str(info.value)
 
 
 def test_short_series_without_usable_origin_is_reported(tmp_path: Path) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,12 +9,11 @@ import pandas as pd
 import pytest
 from test_training_backtest import FAST, write_synthetic
 
-from features import ConfigError, build_features, load_dataset
-from training import DirectForecaster
-from training._data import target_matrix
-from training._model import PairTable, conformal_quantiles
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from tiecast.common import ConfigError
+from tiecast.features import build_features, load_dataset
+from tiecast.training import DirectForecaster
+from tiecast.training._data import target_matrix
+from tiecast.training._model import PairTable, conformal_quantiles
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ inside tiecast's 80%/90% intervals; NaN for methods without intervals).
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,23 +21,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features import ConfigError, Dataset, PanelFeatures, build_features
+from tiecast.common import ConfigError, stage
+from tiecast.features import Dataset, PanelFeatures, build_features
 
 from ._baselines import BASELINES, baseline_forecasts, contiguous_tail
 from ._data import TargetMatrix, target_matrix, unit_groups
-from ._model import (
-    DEFAULT_PARAMS,
-    LEVELS,
-    MAX_HORIZON,
-    PairTable,
-    actual_growth,
-    conformal_quantiles,
-    fit_boosters,
-    origin_rows,
-    parallel_map,
-    predict_growth,
-)
-from ._progress import stage
+from ._model import DEFAULT_PARAMS, LEVELS, MAX_HORIZON, DirectForecaster, RollingFit, parallel_map
 
 __all__ = ["METHODS", "METRIC_COLUMNS", "BacktestResult", "TargetPlan", "backtest", "default_origins",
            "parse_origins", "plan_target", "tune_params"]
@@ -121,11 +109,16 @@ def parse_origins(text: str | None) -> list[int] | None:
         else:
             years = [int(value)]
     except ValueError:
-        raise ConfigError(f"--origins must be a year range like 2015-2020, a list like 2015,2017 or one year; "
-                          f"got {text!r}") from None
+        raise ConfigError(f"origins must be a year range like 2015-2020, a list like 2015,2017 or one year; "
+                          f"got {text!r}", parameter="origins") from None
     if not years:
-        raise ConfigError(f"--origins names no year: {text!r}")
+        raise ConfigError(f"origins names no year: {text!r}", parameter="origins")
     return years
+
+
+def _units(ds: Dataset) -> pd.Index:
+    """Unit ids in sorted order, the order every model's training rows follow (see DirectForecaster)."""
+    return pd.Index(sorted(ds.units["unit_id"].astype(str)))
 
 
 def default_origins(ds: Dataset, horizons: int) -> list[int]:
@@ -235,61 +228,53 @@ def _metrics(forecasts: pd.DataFrame, groups: dict[str, np.ndarray]) -> pd.DataF
     return pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
 
 
-class _Rolling:
-    """One tiecast variant of one target: models at consecutive origins, shared by evaluation and calibration."""
+def _forecast_at(roll: RollingFit, origin: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[int, str]]:
+    """Log-level point forecasts and interval bounds of the model of ``origin`` (calibrated on origins
+    ``c`` with ``c + h <= o``), and the calibration notes per horizon."""
+    tm = roll.tm
+    log0 = tm.log[:, tm.col(origin)]
+    growth = roll.pred.get(origin, np.full((len(tm.units), roll.horizons), np.nan))
+    cal = roll.calibration(origin)
+    centre = log0[:, None] + growth
+    bounds: dict[str, np.ndarray] = {}
+    for lv in LEVELS:
+        q = np.array([cal.quantiles.get(h, {}).get(lv, np.nan) for h in range(1, roll.horizons + 1)])
+        bounds[f"lower{lv}"] = np.exp(centre - q[None, :])
+        bounds[f"upper{lv}"] = np.exp(centre + q[None, :])
+    return centre, bounds, cal.notes
 
-    def __init__(self, tm: TargetMatrix, pf: PanelFeatures, names: list[str], horizons: int,
-                 params: dict[str, Any], seed: int, n_jobs: int, pooled: bool = True, direct: int = 5) -> None:
-        self.tm, self.names, self.horizons = tm, names, horizons
-        self.direct = min(direct, horizons)
-        self.params, self.seed, self.n_jobs, self.pooled = params, seed, n_jobs, pooled
-        self.frame = pf.frame
-        self.table = PairTable.build(tm, pf.frame, names, self.direct)
-        self.pred: dict[int, np.ndarray] = {}
-        self.residuals: dict[int, np.ndarray] = {}
 
-    def fit_at(self, origin: int) -> None:
-        boosters = fit_boosters(self.table, origin, self.direct, self.pooled, self.params, self.n_jobs, self.seed)
-        if not boosters:
-            return
-        pred = predict_growth(boosters, origin_rows(self.tm, self.frame, self.names, origin), self.horizons,
-                              self.direct)
-        self.pred[origin] = pred
-        self.residuals[origin] = actual_growth(self.tm, origin, self.horizons) - pred
+def _forecaster(ds: Dataset, names: list[str], horizons: int, params: dict[str, Any], seed: int
+                ) -> DirectForecaster:
+    """The forecaster a backtest evaluates: exactly the settings ``train`` registers (defaults included)."""
+    return DirectForecaster(horizons=horizons, features=names, params=params, break_column=ds.break_column,
+                            n_jobs=1, seed=seed)
 
-    def forecast(self, origin: int, n_cal: int = 3) -> tuple[np.ndarray, dict[str, np.ndarray], dict[int, str]]:
-        """Log-level point forecasts and interval bounds at ``origin`` (calibrated on origins c, c + h <= o)."""
-        log0 = self.tm.log[:, self.tm.col(origin)]
-        growth = self.pred.get(origin, np.full((len(self.tm.units), self.horizons), np.nan))
-        earlier = {c: r for c, r in self.residuals.items() if c < origin}
-        cal = conformal_quantiles(earlier, origin, self.horizons, self.direct, n_cal)
-        centre = log0[:, None] + growth
-        bounds: dict[str, np.ndarray] = {}
-        for lv in LEVELS:
-            q = np.array([cal.quantiles.get(h, {}).get(lv, np.nan) for h in range(1, self.horizons + 1)])
-            bounds[f"lower{lv}"] = np.exp(centre - q[None, :])
-            bounds[f"upper{lv}"] = np.exp(centre + q[None, :])
-        return centre, bounds, cal.notes
+
+def _targets_frame(ds: Dataset, target: str) -> pd.DataFrame:
+    return ds.panel[["unit_id", "year", target, *([ds.break_column] if ds.break_column else [])]]
 
 
 def _validate(ds: Dataset, targets: Sequence[str] | None, horizons: int, methods: Sequence[str]) -> list[str]:
     if isinstance(horizons, bool) or not isinstance(horizons, (int, np.integer)) or not 1 <= horizons <= MAX_HORIZON:
-        raise ConfigError(f"--horizons must be an integer from 1 to {MAX_HORIZON}; got {horizons!r}")
+        raise ConfigError(f"horizons must be an integer from 1 to {MAX_HORIZON}; got {horizons!r}",
+                          parameter="horizons")
     chosen = list(targets) if targets else ds.targets
     bad = [t for t in chosen if t not in ds.targets]
     if bad:
-        raise ConfigError(f"--target {bad[0]!r} is not a target of dataset {ds.name!r}; allowed: "
-                          f"{', '.join(ds.targets)}")
+        raise ConfigError(f"target {bad[0]!r} is not a target of dataset {ds.name!r}; allowed: "
+                          f"{', '.join(ds.targets)}", parameter="targets")
     unknown = [m for m in methods if m not in METHODS]
     if unknown or "tiecast" not in methods:
         raise ConfigError(f"methods must include 'tiecast' and come from {', '.join(METHODS)}; got {list(methods)}")
     return chosen
 
 
-def _tune_one(tm: TargetMatrix, pf: PanelFeatures, origins: list[int], before: int, horizons: int,
-              overrides: dict[str, Any], seed: int, n_jobs: int) -> dict[str, Any]:
+def _tune_one(ds: Dataset, tm: TargetMatrix, pf: PanelFeatures, origins: list[int], before: int, horizons: int,
+              overrides: dict[str, Any], seed: int) -> dict[str, Any]:
     """Mean MAPE (%) of one grid point over validation cells (origin v, horizon h) with v + h <= before."""
-    roll = _Rolling(tm, pf, pf.names, min(horizons, 5), overrides, seed, n_jobs)
+    roll = _forecaster(ds, pf.names, min(horizons, 5), overrides, seed).rolling_fit(
+        pf.frame, _targets_frame(ds, tm.target), tm.target, units=tm.units)
     apes = []
     for v in origins:
         roll.fit_at(v)
@@ -316,12 +301,12 @@ def tune_params(ds: Dataset, pf: PanelFeatures, target: str, before: int, horizo
     (origin, horizon) cells whose target year is ``<= before`` count, so no test year is ever looked at.
     Returns the best overrides of DEFAULT_PARAMS and the table of scores (mean MAPE %).
     """
-    tm = target_matrix(ds.panel, target, ds.break_column, pd.Index(ds.units["unit_id"]))
+    tm = target_matrix(ds.panel, target, ds.break_column, _units(ds))
     origins = [v for v in range(before - TUNE_ORIGINS, before) if tm.has_year(v) and _train_years(tm, v) >= 1]
     with stage(progress, f"tune {target}", len(grid)) as advance:
 
         def one(overrides: dict[str, Any]) -> dict[str, Any]:
-            row = _tune_one(tm, pf, origins, before, horizons, overrides, seed, 1)
+            row = _tune_one(ds, tm, pf, origins, before, horizons, overrides, seed)
             advance()
             return row
 
@@ -342,11 +327,10 @@ def backtest(ds: Dataset, features: PanelFeatures | None = None, *, targets: Seq
     each target then keeps the origins and horizons its data allow (see :func:`plan_target`). ``tune`` picks
     LightGBM settings on origins before the first test origin (primary target) and uses them everywhere.
     """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     chosen = _validate(ds, targets, horizons, methods)
     pf = features if features is not None else build_features(ds, progress=progress)
     requested = list(origins) if origins is not None else default_origins(ds, horizons)
-    units = pd.Index(ds.units["unit_id"])
+    units = _units(ds)
     groups = unit_groups(ds)
     names = pf.names
     tie_names = set(pf.groups().get(ABLATION_GROUP, []))
@@ -376,10 +360,12 @@ def backtest(ds: Dataset, features: PanelFeatures | None = None, *, targets: Seq
         fit_origins = range(plan.data_start + 1, max(plan.origins) + 1)
         # One progress bar per target: a model per origin and variant, then the scoring of each test origin.
         with stage(progress, f"backtest {target}", len(fit_origins) + len(plan.origins)) as advance:
-            rolls = {m: _Rolling(tm, pf, cols, H, params, seed, 1) for m, cols in variants.items()}
+            rolls = {m: _forecaster(ds, cols, H, params, seed).rolling_fit(pf.frame, _targets_frame(ds, target),
+                                                                           target, units=units)
+                     for m, cols in variants.items()}
             tasks = [(roll, c) for c in fit_origins for roll in rolls.values()]
 
-            def fit(task: tuple[_Rolling, int], share: float = 1 / len(rolls)) -> None:
+            def fit(task: tuple[RollingFit, int], share: float = 1 / len(rolls)) -> None:
                 task[0].fit_at(task[1])
                 advance(share)
 
@@ -390,7 +376,7 @@ def backtest(ds: Dataset, features: PanelFeatures | None = None, *, targets: Seq
                 actual = np.where(comparable, actual, np.nan)
                 scale = _mase_scale(tm, o)
                 for method, roll in rolls.items():
-                    centre, bounds, notes = roll.forecast(o)
+                    centre, bounds, notes = _forecast_at(roll, o)
                     parts.append(_long(method, target, o, units, centre, actual, scale, bounds))
                     if method == "tiecast":
                         calib.setdefault(target, {})[o] = notes

@@ -16,7 +16,6 @@ unit whose history is too short for a method falls back to the naive forecast (t
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -29,6 +28,11 @@ __all__ = ["BASELINES", "baseline_forecasts", "contiguous_tail"]
 BASELINES = ("naive", "drift", "autoets", "mlforecast")
 MLF_LAGS = (1, 2, 3)
 MIN_ETS_POINTS = 4
+# What a reader of the backtest tables needs to know about the baselines' fallbacks and the coverage columns.
+BASELINE_NOTE = (f"autoets falls back to naive for units with fewer than {MIN_ETS_POINTS} unbroken years up to "
+                 f"the origin; mlforecast uses lags 1–{max(MLF_LAGS)} of the differenced log level (fewer while the "
+                 "history is too short for every horizon) and falls back to naive when not even one lag fits; "
+                 "coverage = share of actuals inside tiecast's conformal 80%/90% intervals")
 
 
 def contiguous_tail(tm: TargetMatrix, origin: int) -> np.ndarray:
@@ -140,7 +144,6 @@ def baseline_forecasts(tm: TargetMatrix, origin: int, horizons: int, methods: tu
 
     mlforecast's LightGBM runs single-threaded (faster on these small panels under OMP_WAIT_POLICY=PASSIVE;
     the results do not depend on the thread count)."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     tail = contiguous_tail(tm, origin)
     out: dict[str, np.ndarray] = {}
     for method in methods:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features import Dataset
+from tiecast.features import Dataset
 
 __all__ = ["GROUPS", "TargetMatrix", "target_matrix", "unit_groups"]
 

@@ -21,7 +21,6 @@ quantiles of their parts.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,13 +31,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features import ConfigError
+from tiecast.common import ConfigError
 
 from ._core import LEVELS, forecast_frame, predict_growth
 from ._data import TargetMatrix, target_matrix
 
-__all__ = ["DEFAULT_PARAMS", "LEVELS", "DirectForecaster", "PairTable", "conformal_quantiles", "fit_boosters",
-           "predict_growth"]
+__all__ = ["DEFAULT_PARAMS", "LEVELS", "Calibration", "DirectForecaster", "PairTable", "RollingFit",
+           "conformal_quantiles", "fit_boosters", "predict_growth"]
 
 # Chosen on validation origins 2011–2014 of the bundled Korean data (population MAPE % at h = 5, all units):
 # pooled horizons + L1 4.36; one booster per horizon with L1 4.96, with L2 5.30; pooled + L2 4.60; labels
@@ -276,40 +275,49 @@ class DirectForecaster:
 
     def fit(self, X: pd.DataFrame, y: pd.DataFrame) -> DirectForecaster:
         """Fit on feature rows ``X`` (unit_id, year = origin t, features) and target levels ``y``
-        (unit_id, year, targets[, break column]). Every pair with both years in ``y`` is used."""
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        (unit_id, year, targets[, break column]). Every pair with both years in ``y`` is used.
+
+        Per target, one :class:`RollingFit` fits the final model (cutoff = the target's last data year) and the
+        rolling calibration models in parallel: the same object, and so the same code, the backtest uses.
+        """
         targets, names = self._validate(X, y)
-        direct = min(self.horizons, self.direct_horizons)
-        params = dict(self.params or {})
-        units = pd.Index(sorted(set(y["unit_id"].astype(str))))
-        y = y.assign(unit_id=y["unit_id"].astype(str))
-        X = X.assign(unit_id=X["unit_id"].astype(str))
         self.boosters_: dict[str, dict[int, lgb.Booster]] = {}
         self.calibration_: dict[str, Calibration] = {}
         self.data_end_: dict[str, int] = {}
         for target in targets:
-            tm = target_matrix(y, target, self.break_column, units)
-            end = tm.last_year()
+            roll = self.rolling_fit(X, y, target, names)
+            end = roll.tm.last_year()
             if end is None:
-                raise ConfigError(f"target {target!r} has no positive values in y")
-            table = PairTable.build(tm, X, names, direct)
-            # The final model (data up to `end`) and the rolling calibration models, fitted in parallel.
-            cutoffs = [end, *range(end - 1, end - direct - self.calibration_origins, -1)]
-            fits = parallel_map(partial(_fit_at, table, direct, self.pooled, params, self.seed), cutoffs,
-                                self.n_jobs)
-            boosters = fits[0]
-            if not boosters:
+                raise ConfigError(f"target {target!r} has no positive values in y", parameter="targets")
+            cutoffs = [end, *roll.calibration_cutoffs(end)]
+            parallel_map(partial(_fit_cutoff, roll, end), cutoffs, self.n_jobs)
+            if end not in roll.models:
                 raise ConfigError(f"target {target!r}: fewer than {MIN_TRAIN_ROWS} (origin, target year) pairs "
                                   "to train on; give more years of data")
-            residuals = {c: _residuals(tm, X, names, b, c, direct)
-                         for c, b in zip(cutoffs[1:], fits[1:], strict=True) if b}
-            self.boosters_[target] = boosters
-            self.calibration_[target] = conformal_quantiles(residuals, end, self.horizons, self.direct_horizons,
-                                                            self.calibration_origins)
+            self.boosters_[target] = roll.models[end]
+            self.calibration_[target] = roll.calibration(end)
             self.data_end_[target] = end
         self.targets_ = targets
         self.feature_names_ = names
         return self
+
+    def rolling_fit(self, X: pd.DataFrame, y: pd.DataFrame, target: str, names: Sequence[str] | None = None,
+                    units: pd.Index | None = None) -> RollingFit:
+        """A :class:`RollingFit` of one target with this forecaster's settings.
+
+        ``units`` orders the target matrix (default: the sorted unit ids of ``y``); units without data add no
+        training rows, so the models do not depend on it.
+        """
+        if names is None:
+            names = self._validate(X, y)[1]
+        if units is None:
+            units = pd.Index(sorted(set(y["unit_id"].astype(str))))
+        y = y.assign(unit_id=y["unit_id"].astype(str))
+        X = X.assign(unit_id=X["unit_id"].astype(str))
+        tm = target_matrix(y, target, self.break_column, units)
+        return RollingFit(tm, X, list(names), horizons=self.horizons, direct_horizons=self.direct_horizons,
+                          pooled=self.pooled, params=dict(self.params or {}), seed=self.seed,
+                          calibration_origins=self.calibration_origins)
 
     def predict_growth(self, X: pd.DataFrame, target: str) -> np.ndarray:
         """Log growth forecasts for each row of ``X`` (rows x horizons, log points)."""
@@ -329,11 +337,6 @@ class DirectForecaster:
                               {t: c.quantiles for t, c in self.calibration_.items()})
 
 
-def _fit_at(table: PairTable, horizons: int, pooled: bool, params: dict[str, Any], seed: int,
-            cutoff: int) -> dict[int, lgb.Booster]:
-    return fit_boosters(table, cutoff, horizons, pooled, params, 1, seed)
-
-
 def origin_rows(tm: TargetMatrix, X: pd.DataFrame, names: Sequence[str], origin: int) -> np.ndarray:
     """Feature rows of origin year ``origin`` aligned to the target matrix's units (units x features)."""
     return X[X["year"] == origin].set_index("unit_id").reindex(tm.units)[list(names)].to_numpy(float)
@@ -344,8 +347,56 @@ def actual_growth(tm: TargetMatrix, origin: int, horizons: int) -> np.ndarray:
     return np.column_stack([tm.growth(origin, h) for h in range(1, horizons + 1)])
 
 
-def _residuals(tm: TargetMatrix, X: pd.DataFrame, names: Sequence[str], boosters: dict[int, lgb.Booster],
-               origin: int, horizons: int) -> np.ndarray:
-    """Actual minus forecast log growth from ``origin`` per unit (units x horizons, NaN where unknown)."""
-    pred = predict_growth(boosters, origin_rows(tm, X, names, origin), horizons, horizons)
-    return actual_growth(tm, origin, horizons) - pred
+def _fit_cutoff(roll: RollingFit, keep_cutoff: int, cutoff: int) -> bool:
+    return roll.fit_at(cutoff, keep=cutoff == keep_cutoff)
+
+
+class RollingFit:
+    r"""One target's models fitted at several cutoffs: the one training loop of tiecast.
+
+    A model at cutoff ``c`` is trained on the pairs with ``t + h <= c`` and forecasts from origin ``c``; its
+    forecast errors (actual minus forecast log growth, known once ``c + h`` is observed) are the conformal
+    scores of later models. The backtest evaluates the model at each test origin ``o`` with the calibration of
+    :meth:`calibration`\ (o); :meth:`DirectForecaster.fit` keeps the model at the last data year with
+    :meth:`calibration`\ (end). Both therefore run exactly the same code with the same settings.
+
+    ``pred[c]`` / ``residuals[c]``: units x horizons log growth forecasts from origin ``c`` and their errors;
+    ``models[c]``: the boosters of cutoffs fitted with ``keep=True``.
+    """
+
+    def __init__(self, tm: TargetMatrix, X: pd.DataFrame, names: list[str], *, horizons: int,
+                 direct_horizons: int, pooled: bool, params: dict[str, Any], seed: int,
+                 calibration_origins: int) -> None:
+        self.tm, self.X, self.names = tm, X, names
+        self.horizons = horizons
+        self.direct = min(horizons, direct_horizons)
+        self.direct_horizons = direct_horizons
+        self.pooled, self.params, self.seed = pooled, params, seed
+        self.calibration_origins = calibration_origins
+        self.table = PairTable.build(tm, X, names, self.direct)
+        self.pred: dict[int, np.ndarray] = {}
+        self.residuals: dict[int, np.ndarray] = {}
+        self.models: dict[int, dict[int, lgb.Booster]] = {}
+
+    def calibration_cutoffs(self, origin: int) -> list[int]:
+        """Earlier cutoffs whose errors calibrate the model of ``origin``: enough for every direct horizon."""
+        return list(range(origin - 1, origin - self.direct - self.calibration_origins, -1))
+
+    def fit_at(self, cutoff: int, keep: bool = False) -> bool:
+        """Fit the model of ``cutoff`` (single-threaded), forecast from origin ``cutoff``; False without data."""
+        boosters = fit_boosters(self.table, cutoff, self.direct, self.pooled, self.params, 1, self.seed)
+        if not boosters:
+            return False
+        rows = origin_rows(self.tm, self.X, self.names, cutoff)
+        pred = predict_growth(boosters, rows, self.horizons, self.direct)
+        self.pred[cutoff] = pred
+        self.residuals[cutoff] = actual_growth(self.tm, cutoff, self.horizons) - pred
+        if keep:
+            self.models[cutoff] = boosters
+        return True
+
+    def calibration(self, origin: int) -> Calibration:
+        """Conformal quantiles for the model of ``origin`` from the errors of cutoffs ``c < origin`` known by
+        ``origin`` (``c + h <= origin``)."""
+        earlier = {c: r for c, r in self.residuals.items() if c < origin}
+        return conformal_quantiles(earlier, origin, self.horizons, self.direct_horizons, self.calibration_origins)

@@ -11,8 +11,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features import ConfigError, Dataset, write_table
-from features._io import atomic_write
+from tiecast.common import ConfigError, atomic_write, write_table
+from tiecast.features import Dataset
 
 from ._backtest import METHODS, METRIC_COLUMNS, BacktestResult
 from ._baselines import BASELINES
@@ -113,9 +113,9 @@ def write_backtest(result: BacktestResult, ds: Dataset, out: str | Path) -> list
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot create the folder ({exc})") from exc
+        raise ConfigError(f"output folder {out}: cannot create it ({exc})", parameter="out") from exc
     if not folder.is_dir():
-        raise ConfigError(f"--out {out} is not a folder")
+        raise ConfigError(f"output folder {out} is not a folder", parameter="out")
     written = [folder / "metrics.csv", folder / "comparison.txt"]
     write_table(result.metrics[METRIC_COLUMNS], written[0])
     text = comparison_text(result)

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from features import Dataset
-from features._io import atomic_write
+from tiecast.common import atomic_write
+from tiecast.features import Dataset
 
 from ._backtest import METHODS, BacktestResult
 

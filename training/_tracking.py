@@ -1,11 +1,12 @@
 """MLflow tracking, model registration and promotion.
 
-Store: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<repo root>/mlruns/mlflow.db`` with artifacts under
-``<repo root>/mlruns/artifacts`` (the repository root is the folder holding ``training/``, so every command
-uses the same store whatever the current directory). For any other ``sqlite:///PATH`` store, artifacts go to
-``artifacts/`` beside the database file. One experiment per dataset, ``tiecast-<dataset name>``; the model
-is registered as ``tiecast-<dataset name>`` with the alias ``challenger``; :func:`promote` moves
-``champion``.
+Store: ``MLFLOW_TRACKING_URI`` when set, else ``sqlite:///<project>/mlruns/mlflow.db`` with artifacts under
+``<project>/mlruns/artifacts``, where ``<project>`` is the nearest folder at or above the current directory that
+holds a ``pyproject.toml`` naming tiecast (the repository, from any of its sub-folders), else the current
+directory (an installed tiecast used from elsewhere, like MLflow's own ``./mlruns``). For any other
+``sqlite:///PATH`` store, artifacts go to ``artifacts/`` beside the database file. One experiment per dataset,
+``tiecast-<dataset name>``; the model is registered as ``tiecast-<dataset name>`` with the alias ``challenger``;
+:func:`promote` moves ``champion``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features import ConfigError, Dataset, PanelFeatures, TrackingError, build_features
+from tiecast.common import ConfigError, TrackingError, stage
+from tiecast.features import Dataset, PanelFeatures, build_features
 
 from ._backtest import METHODS, BacktestResult, backtest
 from ._model import DEFAULT_PARAMS, DirectForecaster
@@ -33,17 +35,32 @@ from ._model import DEFAULT_PARAMS, DirectForecaster
 __all__ = ["PromotionResult", "TrainResult", "artifact_location", "git_commit", "model_name", "promote",
            "tracking_uri", "train_and_register"]
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+# The source checkout this package runs from, if any (for the git commit of a run); None in an installed wheel.
+_CHECKOUT = Path(__file__).resolve().parent.parent
+_SOURCE_ROOT: Path | None = _CHECKOUT if (_CHECKOUT / ".git").exists() else None
 PRIMARY_METRIC = "primary_mape"
 CHALLENGER, CHAMPION = "challenger", "champion"
 
 
+def project_root() -> Path:
+    """The nearest folder at or above the current directory whose pyproject.toml names tiecast, else the cwd."""
+    cwd = Path.cwd().resolve()
+    for folder in (cwd, *cwd.parents):
+        toml = folder / "pyproject.toml"
+        try:
+            if toml.is_file() and 'name = "tiecast"' in toml.read_text(encoding="utf-8"):
+                return folder
+        except OSError:
+            continue
+    return cwd
+
+
 def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else the repository's ``sqlite:///.../mlruns/mlflow.db``."""
+    """``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<project>/mlruns/mlflow.db`` (see the module docstring)."""
     env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
     if env:
         return env
-    return f"sqlite:///{REPO_ROOT / 'mlruns' / 'mlflow.db'}"
+    return f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
 
 
 def artifact_location(uri: str) -> str | None:
@@ -61,12 +78,14 @@ def model_name(ds_name: str) -> str:
 
 
 def git_commit() -> tuple[str, bool]:
-    """(commit hash of the repository, whether the work tree has uncommitted changes); ("unknown", False)
-    outside a git checkout."""
+    """(commit hash of the source checkout tiecast runs from, whether its work tree has uncommitted changes);
+    ("unknown", False) for an installed wheel (the run records the package version instead)."""
+    if _SOURCE_ROOT is None:
+        return "unknown", False
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                                timeout=10, check=True).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=_SOURCE_ROOT, capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=_SOURCE_ROOT,
                                 capture_output=True, text=True, timeout=10, check=True).stdout.strip()
         return commit, bool(status)
     except (OSError, subprocess.SubprocessError):
@@ -178,7 +197,6 @@ def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, ta
     import mlflow
     from mlflow.models import infer_signature
 
-    from ._progress import stage
     from ._pyfunc import TiecastPyfunc
 
     client = _client()

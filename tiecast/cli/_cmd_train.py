@@ -7,23 +7,19 @@ import time
 
 from rich.console import Console
 
-from features import ConfigError, Dataset, build_features, load_dataset
-from training import (
+from tiecast.common import ConfigError
+from tiecast.features import Dataset, build_features, load_dataset
+from tiecast.training import (
+    BASELINE_NOTE,
     BacktestResult,
     backtest,
+    comparison_tables,
     parse_origins,
     promote,
     tracking_uri,
     train_and_register,
     write_backtest,
 )
-from training._baselines import MIN_ETS_POINTS, MLF_LAGS
-from training._output import comparison_tables
-
-FALLBACK_NOTE = (f"autoets falls back to naive for units with fewer than {MIN_ETS_POINTS} unbroken years up to "
-                 f"the origin; mlforecast uses lags 1–{max(MLF_LAGS)} of the differenced log level (fewer while the "
-                 "history is too short for every horizon) and falls back to naive when not even one lag fits; "
-                 "coverage = share of actuals inside tiecast's conformal 80%/90% intervals")
 
 
 def _common(p: argparse.ArgumentParser, with_target: bool = True) -> None:
@@ -75,7 +71,7 @@ def _print_result(console: Console, result: BacktestResult, out: str | None, ds:
         console.print(f"[bold]{plan.note}[/bold]", soft_wrap=True)
     for table in comparison_tables(result):
         console.print(table)
-    console.print(FALLBACK_NOTE, style="dim", soft_wrap=True)
+    console.print(BASELINE_NOTE, style="dim", soft_wrap=True)
     if result.tuning is not None:
         console.print("tuning (validation MAPE before the first test origin):")
         console.print(result.tuning.to_string(index=False), soft_wrap=True)

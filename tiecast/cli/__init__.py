@@ -1,8 +1,9 @@
-"""The ``tiecast`` command line.
+"""tiecast.cli: the ``tiecast`` command line, the top layer (it may import every other tiecast package).
 
-Each subcommand lives in its own private module (``serving/_cmd_*.py``) that exposes
+Each subcommand lives in its own private module (``tiecast/cli/_cmd_*.py``) that exposes
 ``register(subparsers)``; this module only assembles them and turns every :class:`TiecastError` into a
-one-paragraph message and exit status 1 (no traceback for bad input).
+one-paragraph message and exit status 1 (no traceback for bad input). Library errors name parameters
+(:attr:`ConfigError.parameter`); this is the one place that translates them into option names.
 """
 
 from __future__ import annotations
@@ -12,14 +13,27 @@ import os
 import sys
 from collections.abc import Sequence
 
-from features import TiecastError
+from tiecast.common import ConfigError, TiecastError
 
 # Modules providing subcommands, in the order `tiecast --help` lists them.
 _COMMAND_MODULES = (
-    "serving._cmd_data",
-    "serving._cmd_features",
-    "serving._cmd_train",
+    "tiecast.cli._cmd_data",
+    "tiecast.cli._cmd_features",
+    "tiecast.cli._cmd_train",
 )
+# Library parameter -> command-line option, where the option is not simply --<parameter>.
+_OPTION_OF = {"targets": "--target", "n_jobs": "--jobs"}
+
+__all__ = ["build_parser", "main"]
+
+
+def _message(exc: TiecastError) -> str:
+    """The error text, with the option that sets the offending parameter."""
+    text = str(exc)
+    if isinstance(exc, ConfigError) and exc.parameter:
+        option = _OPTION_OF.get(exc.parameter, "--" + exc.parameter.replace("_", "-"))
+        text += f" (option {option})"
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,14 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # LightGBM/OpenMP threads spin-wait by default and stall when another process holds a core.
+    # The one place tiecast sets it, before anything loads OpenMP: LightGBM's OpenMP threads spin-wait by default
+    # and stall when another process holds a core.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         status = args.func(args)
     except TiecastError as exc:
-        print(f"tiecast {args.command}: {exc}", file=sys.stderr)
+        print(f"tiecast {args.command}: {_message(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

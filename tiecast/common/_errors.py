@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+__all__ = ["ConfigError", "DatasetError", "Problem", "Severity", "TiecastError", "TrackingError"]
+
 Severity = Literal["error", "warning"]
 
 
@@ -51,7 +53,15 @@ class TiecastError(Exception):
 
 
 class ConfigError(TiecastError, ValueError):
-    """An invalid parameter value; the message names the parameter and the accepted values."""
+    """An invalid parameter value; the message names the parameter and the accepted values.
+
+    ``parameter`` is the library parameter concerned (e.g. ``"origins"``) when there is one: the command line
+    translates it into its own option name, so library messages never name command-line flags.
+    """
+
+    def __init__(self, message: str, *, parameter: str | None = None) -> None:
+        self.parameter = parameter
+        super().__init__(message)
 
 
 class TrackingError(TiecastError):

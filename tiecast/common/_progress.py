@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+__all__ = ["progress_bar", "stage"]
 
 
 class _SilentProgress:
@@ -31,3 +33,15 @@ def progress_bar(enabled: bool) -> Iterator[Any]:
         transient=False,
     ) as bar:
         yield bar
+
+
+@contextmanager
+def stage(enabled: bool, description: str, total: int) -> Iterator[Callable[..., None]]:
+    """A progress bar for one stage of a long command; yields ``advance(n=1)``."""
+    with progress_bar(enabled) as bar:
+        task = bar.add_task(description, total=max(total, 1))
+
+        def advance(n: float = 1) -> None:
+            bar.advance(task, n)
+
+        yield advance

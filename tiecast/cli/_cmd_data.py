@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from features import Dataset, check_dataset, load_dataset
+from tiecast.features import Dataset, check_dataset, load_dataset
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -8,16 +8,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from features import (
-    ConfigError,
-    Dataset,
-    build_features,
-    load_dataset,
-    pair_indices,
-    unit_tie_measures,
-    write_table,
-)
-from features._io import check_table_path
+from tiecast.common import ConfigError, check_table_path, write_table
+from tiecast.features import Dataset, build_features, load_dataset, pair_indices, unit_tie_measures
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
