@@ -332,12 +332,20 @@ def dataset_toml(panel: pd.DataFrame) -> str:
         "[flows]",
         "# Kinds whose values do not change over time: usable for any origin year.",
         'time_invariant = ["contiguity"]',
+        "# The kind cooperation scenarios act on by default.",
+        'main_kind = "migration"',
         "",
         "[flows.kinds.migration]",
         'unit = "persons/year"',
         'description = "si-gun-gu migration moves (all ages), 2025, 일반구 aggregated to their city; '
         'moves within a unit removed"',
         'source = "KOSIS internal migration statistics via dongwoo2022008/korea-migration-network"',
+        "# Panel columns that are network measures of this kind's flows (panel column = unit_tie_measures column):",
+        "# recomputed from the flows of a scenario in the years it has flows.",
+        'panel_measures = { in_strength = "in_strength", out_strength = "out_strength", '
+        'in_deg_cent = "in_degree_centrality", out_deg_cent = "out_degree_centrality", '
+        'deg_cent = "degree_centrality", pagerank = "pagerank", betweenness = "betweenness", '
+        'closeness = "closeness" }',
         "[flows.kinds.trips]",
         'unit = "trips/day"',
         'description = "KTDB passenger O/D, all purposes; metros split to their gu/gun by 2023 population; '

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,7 +26,8 @@ import pandas as pd
 
 from tiecast.common import DatasetError, Problem
 
-__all__ = ["Dataset", "apply_small_mid_rule", "bundled_datasets", "check_dataset", "load_dataset"]
+__all__ = ["GROWTH_STEPS", "Dataset", "apply_small_mid_rule", "bundled_datasets", "check_dataset",
+           "growth_feature_names", "infer_step", "load_dataset"]
 
 # Bundled datasets ship as package data of tiecast.datasets (data/korea in a source checkout), so they are
 # found from an installed wheel too.
@@ -49,9 +51,15 @@ ID_COLUMNS = {"units": ("unit_id",), "panel": ("unit_id",), "flows": ("origin", 
 TEXT_COLUMNS = {"units": ("name", "name_en", "group", "group_en", "kind"), "flows": ("kind",),
                 "cooperation": ("program", "note"), "panel": ()}
 INT_COLUMNS = {"panel": ("year",), "flows": ("year",), "cooperation": ("start_year", "end_year"), "units": ()}
+# Measures of tiecast.features.ties.unit_tie_measures that a panel column may reproduce (flows.kinds.K.panel_measures).
+_UNIT_MEASURES = ("in_strength", "out_strength", "total_strength", "in_degree_centrality", "out_degree_centrality",
+                  "degree_centrality", "pagerank", "betweenness", "closeness", "reciprocal_strength",
+                  "reciprocated_share", "partner_entropy", "dominant_share")
 # A year-on-year change of a target larger than this (in log points, about +-22%) that is not flagged as a
 # boundary break looks like a merger or recode rather than growth.
 BREAK_LOG_JUMP = 0.2
+# Target growth features cover 1, 3 and 5 observation steps (years in a yearly panel).
+GROWTH_STEPS = (1, 3, 5)
 # At most this many rows are listed per kind of problem; the rest are counted.
 MAX_ROWS_LISTED = 20
 
@@ -110,6 +118,27 @@ class Dataset:
         return list(self.meta.get("flows", {}).get("time_invariant", []))
 
     @property
+    def main_flow_kind(self) -> str | None:
+        """The flow kind cooperation scenarios act on: ``[flows] main_kind``, else the observed (not
+        time-invariant) kind with the most rows; None without such flows."""
+        declared = self.meta.get("flows", {}).get("main_kind")
+        if declared:
+            return str(declared)
+        observed = self.flows[~self.flows["kind"].isin(self.time_invariant_kinds)]
+        return str(observed["kind"].value_counts().idxmax()) if len(observed) else None
+
+    def panel_flow_measures(self, kind: str) -> dict[str, str]:
+        """Panel columns that are network measures of ``kind``'s flows: panel column -> measure of
+        :func:`tiecast.features.ties.unit_tie_measures` (``[flows.kinds.KIND] panel_measures``)."""
+        spec = self.meta.get("flows", {}).get("kinds", {}).get(kind, {})
+        return {str(k): str(v) for k, v in (spec.get("panel_measures") or {}).items()}
+
+    @property
+    def step(self) -> int:
+        """Years between observations, inferred from the panel's years (census panels: 5 or 10)."""
+        return infer_step(self.panel["year"])
+
+    @property
     def network_lags(self) -> list[str] | None:
         """Variables averaged over partners as network-lag features (``[features] network_lags``): target
         growths such as ``population_growth_1y`` or panel columns; None = each target's 1- and 3-year growth."""
@@ -120,8 +149,30 @@ class Dataset:
         """``unit``, ``description``, ``group``, ``source`` of a panel column as declared (may be empty)."""
         return {str(k): str(v) for k, v in self.meta.get("columns", {}).get(column, {}).items()}
 
+    def display_names(self) -> pd.Series:
+        """Unit names for display by unit_id; names shared by several units (중구, 북구, ...) get their group."""
+        names = self.units["name"].astype(str)
+        if "group" in self.units.columns:
+            shared = names.duplicated(keep=False)
+            names = names.where(~shared, names + " (" + self.units["group"].astype(str) + ")")
+        return pd.Series(names.to_numpy(), index=self.units["unit_id"])
+
     def unit_names(self) -> pd.Series:
         return self.units.set_index("unit_id")["name"]
+
+
+def infer_step(years: Iterable[int]) -> int:
+    """Observation step in years: the greatest common divisor of the gaps between the distinct years (1 with
+    fewer than two years). A yearly panel with missing years is still yearly (step 1)."""
+    distinct = np.unique(np.asarray(list(years), dtype=np.int64))
+    if len(distinct) < 2:
+        return 1
+    return max(1, int(np.gcd.reduce(np.diff(distinct))))
+
+
+def growth_feature_names(targets: Iterable[str], step: int) -> list[str]:
+    """Names of the targets' growth features over 1, 3 and 5 steps: ``<target>_growth_<years>y``."""
+    return [f"{t}_growth_{k * step}y" for t in targets for k in GROWTH_STEPS]
 
 
 def bundled_datasets() -> list[str]:
@@ -402,7 +453,24 @@ def _check_panel(panel: pd.DataFrame, file: str, meta: dict[str, Any], out: _Col
     if not dup.any():
         reviewed = [str(r) for r in meta.get("breaks", {}).get("reviewed", [])]
         _check_target_breaks(panel, file, targets, break_col, reviewed, out)
-    growths = {f"{t}_growth_{k}y" for t in targets for k in (1, 3, 5)}
+    kinds = meta.get("flows", {}).get("kinds", {})
+    for kind, spec in (kinds.items() if isinstance(kinds, dict) else []):
+        measures = spec.get("panel_measures", {}) if isinstance(spec, dict) else {}
+        if not isinstance(measures, dict):
+            out.add("error", "dataset.toml", f"flows.kinds.{kind}.panel_measures must be a table",
+                    column=f"flows.kinds.{kind}.panel_measures",
+                    fix='write panel_measures = { in_strength = "in_strength" }')
+            continue
+        for col, measure in measures.items():
+            if col not in panel.columns:
+                out.add("error", "dataset.toml", f"panel_measures names '{col}', which is not a panel column",
+                        column=f"flows.kinds.{kind}.panel_measures", fix="name existing panel columns")
+            if measure not in _UNIT_MEASURES:
+                out.add("error", "dataset.toml", f"panel_measures maps '{col}' to unknown measure '{measure}'",
+                        column=f"flows.kinds.{kind}.panel_measures", fix=f"use one of {', '.join(_UNIT_MEASURES)}")
+    years: pd.Series | list[int] = (pd.to_numeric(panel["year"], errors="coerce").dropna().astype(int)
+                                    if "year" in panel.columns else [])
+    growths = set(growth_feature_names(targets, infer_step(years)))
     for name in meta.get("features", {}).get("network_lags", None) or []:
         if name not in panel.columns and name not in growths:
             out.add("error", "dataset.toml", f"network lag '{name}' is neither a panel column nor a target growth",

@@ -9,13 +9,19 @@ which origin year.
 
 Feature groups (used to sum explanations by group later):
 
-- ``ties`` – tie measures from flows (reciprocal strength, reciprocated share, partner entropy, dependence on
-  the dominant partner, borrowed size, centralities, Nystuen–Dacey hierarchy), the panel's own network and
-  migration columns, and **network lags** (tie-weighted averages of partners' growth, aging and fiscal
-  capacity at ``t``);
-- ``demography``, ``fiscal``, ``income`` – the panel covariates at ``t`` and their 3-year changes (changes are
-  missing where a boundary break or a regime change such as the 2014 재정자립도 reclassification intervenes);
-- ``history`` – each target's log level and log growth over 1, 3 and 5 years (missing across breaks).
+- ``ties`` – network structure: tie measures from flows (reciprocal strength, reciprocated share, partner
+  entropy, dependence on the dominant partner, borrowed size, centralities, Nystuen–Dacey hierarchy), the
+  panel's own ``network`` columns, and **network lags** (tie-weighted averages of partners' growth, aging and
+  fiscal capacity at ``t``);
+- ``migration`` – the panel's counts and rates of moves (declared group ``migration``: gross in/out, net,
+  rates): components of population change, not ties between places;
+- ``demography``, ``fiscal``, ``income`` – the panel covariates at ``t`` and their changes over 3 steps
+  (missing where a boundary break or a regime change such as the 2014 재정자립도 reclassification intervenes);
+- ``history`` – each target's log level, log growth over 1, 3 and 5 steps (missing across breaks) and its
+  drift: the mean yearly log growth over the unit's unbroken history up to ``t`` and over its last 5 steps.
+
+Panels observed every ``k`` years (``Dataset.step``, e.g. census panels) count lags in steps: growth over
+1, 3 and 5 steps is named by its length in years (``population_growth_10y`` for one 10-year step).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import scipy.sparse as sp
 
 from tiecast.common import ConfigError, progress_bar
 
-from ._dataset import Dataset
+from ._dataset import GROWTH_STEPS, Dataset, growth_feature_names
 from .ties import (
     GravityFit,
     GravityVolume,
@@ -44,20 +50,21 @@ from .ties import (
 
 __all__ = ["FEATURE_GROUPS", "FeatureSpec", "PanelFeatures", "build_features", "flow_sources"]
 
-FEATURE_GROUPS = ("ties", "demography", "fiscal", "income", "history")
+FEATURE_GROUPS = ("ties", "migration", "demography", "fiscal", "income", "history")
 # Declared panel column groups (dataset.toml [columns.X] group) -> feature group.
 PANEL_GROUP_TO_FEATURE_GROUP = {
-    "network": "ties", "migration": "ties", "ties": "ties",
+    "network": "ties", "ties": "ties", "migration": "migration",
     "demography": "demography", "services": "demography", "geography": "demography",
     "fiscal": "fiscal", "income": "income", "economy": "income",
 }
 # Declared groups of columns that do not change meaningfully over time: no change features for them.
 STATIC_GROUPS = {"geography"}
-GROWTH_HORIZONS = (1, 3, 5)
-CHANGE_YEARS = 3
+CHANGE_STEPS = 3
+# Steps of the recent-window drift (mean log growth of the last 5 steps).
+RECENT_DRIFT_STEPS = 5
 # Distance decay of the gravity weights when no flow year <= t exists to fit it (classic inverse square).
 DEFAULT_DISTANCE_DECAY = 2.0
-# Growth horizons of each target averaged over partners (network lags) unless dataset.toml lists the lags.
+# Growth steps of each target averaged over partners (network lags) unless dataset.toml lists the lags.
 NETWORK_LAG_GROWTH = (1, 3)
 # Unit tie measures taken from each flow kind (see tiecast.features.ties.unit_tie_measures).
 FLOW_MEASURES = {
@@ -133,19 +140,63 @@ def _column_group(ds: Dataset, column: str) -> str:
 
 
 def _lagged(panel: pd.DataFrame, column: str, k: int) -> pd.Series:
-    """Value of ``column`` at year ``t - k`` for each row (by year, so gaps in the panel stay gaps)."""
+    """Value of ``column`` at year ``t - k`` (k in years) for each row (by year, so gaps stay gaps)."""
     indexed = panel.set_index(["unit_id", "year"])[column]
     keys = pd.MultiIndex.from_arrays([panel["unit_id"], panel["year"] - k])
     return pd.Series(indexed.reindex(keys).to_numpy(), index=panel.index)
 
 
+def drift_rates(log_level: np.ndarray, segment: np.ndarray, step: int,
+                recent_steps: int = RECENT_DRIFT_STEPS) -> tuple[np.ndarray, np.ndarray]:
+    """Mean yearly log growth up to each period over the unit's unbroken history and over its last steps.
+
+    ``log_level`` and ``segment`` are units x periods (one column per observation step, NaN = missing;
+    ``segment`` increases at every boundary break). The unbroken history ending at period ``j`` is the run of
+    finite values in ``j``'s segment without a gap. Returns ``(drift, recent)`` in log points per year:
+    ``(log y_j - log y_s) / (years from s to j)`` with ``s`` the run's first period, respectively the period
+    ``min(recent_steps, run length)`` steps before ``j``; NaN where the run has a single value.
+    """
+    n, periods = log_level.shape
+    finite = np.isfinite(log_level)
+    rows = np.arange(n)
+    start = np.full(n, -1)
+    drift = np.full((n, periods), np.nan)
+    recent = np.full((n, periods), np.nan)
+    for j in range(periods):
+        ok = finite[:, j]
+        if j == 0:
+            new_run = ok
+        else:
+            new_run = ok & (~finite[:, j - 1] | (segment[:, j] != segment[:, j - 1]))
+        start = np.where(new_run, j, np.where(ok, start, -1))
+        length = np.where(ok, j - start, 0)
+        has = length > 0
+        if not has.any():
+            continue
+        first = log_level[rows, np.maximum(start, 0)]
+        drift[:, j] = np.where(has, (log_level[:, j] - first) / np.maximum(length * step, 1), np.nan)
+        m = np.minimum(length, recent_steps)
+        past = log_level[rows, np.maximum(j - m, 0)]
+        recent[:, j] = np.where(has, (log_level[:, j] - past) / np.maximum(m * step, 1), np.nan)
+    return drift, recent
+
+
 def _history_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.Series], list[FeatureSpec]]:
-    """Targets' log level and log growth over 1/3/5 years; missing where a break lies in (t-k, t]."""
+    """Targets' log level, log growth over 1/3/5 steps (missing where a break lies in (t-k, t]) and drifts."""
     out: dict[str, pd.Series] = {}
     specs: list[FeatureSpec] = []
+    step = ds.step
     breaks = panel[ds.break_column].fillna(0).astype(float) if ds.break_column else pd.Series(0.0, panel.index)
     cum_breaks = panel.assign(_b=breaks).groupby("unit_id")["_b"].cumsum()
     frame = panel.assign(_cum_breaks=cum_breaks)
+    # Units x observation periods, for the drifts (periods on the step grid from the first panel year).
+    first_year = int(panel["year"].min())
+    period = ((panel["year"] - first_year) // step).to_numpy(int)
+    unit_codes, unit_index = pd.factorize(panel["unit_id"])
+    shape = (len(unit_index), int(period.max()) + 1 if len(period) else 0)
+    seg_values = np.zeros(shape)
+    seg_values[unit_codes, period] = breaks.to_numpy(float) > 0
+    segment = np.cumsum(seg_values, axis=1).astype(int)
     for target in ds.targets:
         unit = ds.column_info(target).get("unit", "")
         level = panel[target].where(panel[target] > 0)
@@ -153,29 +204,42 @@ def _history_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.Se
         out[f"{target}_log"] = log_level
         specs.append(FeatureSpec(f"{target}_log", "history", f"log {unit}".strip(), f"log of {target} at t"))
         frame = frame.assign(_log=log_level)
-        for k in GROWTH_HORIZONS:
-            past = _lagged(frame, "_log", k)
-            crossed = cum_breaks - _lagged(frame, "_cum_breaks", k)
+        for k in GROWTH_STEPS:
+            years = k * step
+            past = _lagged(frame, "_log", years)
+            crossed = cum_breaks - _lagged(frame, "_cum_breaks", years)
             growth = (log_level - past).where(crossed.eq(0))
-            out[f"{target}_growth_{k}y"] = growth
-            specs.append(FeatureSpec(f"{target}_growth_{k}y", "history", "log points",
-                                     f"log({target}_t / {target}_(t-{k})); missing across a boundary break"))
-        frame = frame.assign(_g1=out[f"{target}_growth_1y"])
-        out[f"{target}_growth_1y_lag1"] = _lagged(frame, "_g1", 1)
-        specs.append(FeatureSpec(f"{target}_growth_1y_lag1", "history", "log points",
-                                 f"log growth of {target} from t-2 to t-1"))
+            out[f"{target}_growth_{years}y"] = growth
+            specs.append(FeatureSpec(f"{target}_growth_{years}y", "history", "log points",
+                                     f"log({target}_t / {target}_(t-{years})); missing across a boundary break"))
+        frame = frame.assign(_g1=out[f"{target}_growth_{step}y"])
+        out[f"{target}_growth_{step}y_lag{step}"] = _lagged(frame, "_g1", step)
+        specs.append(FeatureSpec(f"{target}_growth_{step}y_lag{step}", "history", "log points",
+                                 f"log growth of {target} from t-{2 * step} to t-{step}"))
+        wide = np.full(shape, np.nan)
+        wide[unit_codes, period] = log_level.to_numpy(float)
+        drift, recent = drift_rates(wide, segment, step)
+        out[f"{target}_drift"] = pd.Series(drift[unit_codes, period], index=panel.index)
+        specs.append(FeatureSpec(f"{target}_drift", "history", "log points per year",
+                                 f"mean yearly log growth of {target} over the unit's unbroken history up to t "
+                                 "(no gap, no boundary break); missing with a single value"))
+        out[f"{target}_drift_recent"] = pd.Series(recent[unit_codes, period], index=panel.index)
+        specs.append(FeatureSpec(f"{target}_drift_recent", "history", "log points per year",
+                                 f"mean yearly log growth of {target} over the last {RECENT_DRIFT_STEPS} steps "
+                                 "of the unit's unbroken history up to t (fewer when shorter)"))
     return out, specs
 
 
 def _covariate_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.Series], list[FeatureSpec]]:
-    """Panel covariates at t (not targets, not break flags) and their 3-year changes within a regime."""
+    """Panel covariates at t (not targets, not break flags) and their changes over 3 steps within a regime."""
     out: dict[str, pd.Series] = {}
     specs: list[FeatureSpec] = []
     skip = {"unit_id", "year", *ds.targets, *([ds.break_column] if ds.break_column else [])}
     columns = [c for c in panel.columns if c not in skip and ds.column_info(c).get("group") != "meta"]
     breaks = panel[ds.break_column].fillna(0).astype(float) if ds.break_column else pd.Series(0.0, panel.index)
     frame = panel.assign(_cum_breaks=panel.assign(_b=breaks).groupby("unit_id")["_b"].cumsum())
-    crossed = frame["_cum_breaks"] - _lagged(frame, "_cum_breaks", CHANGE_YEARS)
+    change_years = CHANGE_STEPS * ds.step
+    crossed = frame["_cum_breaks"] - _lagged(frame, "_cum_breaks", change_years)
     # 0/1 columns of a group mark regimes (e.g. fiscal_regime_2014): no change is computed across them.
     regimes: dict[str, list[str]] = {}
     for col in columns:
@@ -190,11 +254,11 @@ def _covariate_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.
             continue
         valid = crossed.eq(0)
         for regime in regimes.get(group, []):
-            valid &= panel[regime].eq(_lagged(panel, regime, CHANGE_YEARS))
-        change = (panel[col] - _lagged(panel, col, CHANGE_YEARS)).where(valid)
-        out[f"{col}_chg{CHANGE_YEARS}"] = change
-        specs.append(FeatureSpec(f"{col}_chg{CHANGE_YEARS}", group, info.get("unit", ""),
-                                 f"change of {col} over {CHANGE_YEARS} years (missing across breaks/regimes)"))
+            valid &= panel[regime].eq(_lagged(panel, regime, change_years))
+        change = (panel[col] - _lagged(panel, col, change_years)).where(valid)
+        out[f"{col}_chg{change_years}"] = change
+        specs.append(FeatureSpec(f"{col}_chg{change_years}", group, info.get("unit", ""),
+                                 f"change of {col} over {change_years} years (missing across breaks/regimes)"))
     return out, specs
 
 
@@ -213,12 +277,12 @@ def _network_lag_sources(ds: Dataset, panel: pd.DataFrame, hist: dict[str, pd.Se
     """Partner variables averaged over ties (network lags): values per (unit, year) and, per variable, its
     feature stem ``partners_<variable>`` and unit.
 
-    Variables: ``dataset.toml [features] network_lags`` (target growths ``<target>_growth_<k>y`` with k in
-    1/3/5, or panel covariates), by default every target's 1- and 3-year log growth.
+    Variables: ``dataset.toml [features] network_lags`` (target growths ``<target>_growth_<years>y`` over 1/3/5
+    steps, or panel covariates), by default every target's log growth over 1 and 3 steps.
     """
-    growth_names = {f"{t}_growth_{k}y": t for t in ds.targets for k in GROWTH_HORIZONS}
+    growth_names = set(growth_feature_names(ds.targets, ds.step))
     declared = ds.network_lags
-    chosen = declared if declared is not None else [f"{t}_growth_{k}y" for t in ds.targets
+    chosen = declared if declared is not None else [f"{t}_growth_{k * ds.step}y" for t in ds.targets
                                                     for k in NETWORK_LAG_GROWTH]
     frame = panel[["unit_id", "year"]].copy()
     sources: dict[str, tuple[str, str]] = {}
@@ -233,11 +297,12 @@ def _network_lag_sources(ds: Dataset, panel: pd.DataFrame, hist: dict[str, pd.Se
 
 
 def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: dict[str, pd.Series],
-                  progress: bool) -> tuple[pd.DataFrame, list[FeatureSpec], pd.DataFrame]:
-    """Tie measures and network lags for every origin year, from the flows known at t."""
+                  progress: bool, only_years: set[int] | None = None
+                  ) -> tuple[pd.DataFrame, list[FeatureSpec], pd.DataFrame]:
+    """Tie measures and network lags for every origin year (or ``only_years``), from the flows known at t."""
     index = pd.Index(ds.units["unit_id"])
     n = len(index)
-    years = sorted(int(y) for y in panel["year"].unique())
+    years = sorted(int(y) for y in panel["year"].unique() if only_years is None or int(y) in only_years)
     sources = flow_sources(flows, years, ds.time_invariant_kinds)
     has_coords = {"lat", "lon"} <= set(ds.units.columns) and bool(ds.units[["lat", "lon"]].notna().all().all())
     dist = log_dist = None
@@ -359,12 +424,15 @@ def _fit_gravity_at(kflows: pd.DataFrame, index: pd.Index, pop_wide: pd.DataFram
     return fit_gravity(o[keep], d[keep], kflows["value"].to_numpy(float)[keep], mass, dist, len(index))
 
 
-def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, progress: bool = False) -> PanelFeatures:
+def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, panel: pd.DataFrame | None = None,
+                   years: Iterable[int] | None = None, progress: bool = False) -> PanelFeatures:
     """Build the leak-free feature panel of a dataset.
 
-    ``flows`` replaces ``ds.flows`` (same columns) to compute features from hypothetical flows, e.g. a
-    cooperation scenario: the computation is exactly the one applied to observed flows. Returns
-    :class:`PanelFeatures` with one row per (unit_id, origin year) of the panel.
+    ``flows`` replaces ``ds.flows`` and ``panel`` replaces ``ds.panel`` (same columns) to compute features from a
+    hypothetical state, e.g. a cooperation scenario (:func:`scenario_state`): the computation is exactly the one
+    applied to observed data. ``years`` restricts the output (and the tie computations) to those origin years,
+    which is what makes scenario features fast; each row is identical to the full panel's. Returns
+    :class:`PanelFeatures` with one row per (unit_id, origin year).
     """
     flows = ds.flows if flows is None else flows
     missing = {"origin", "destination", "year", "kind", "value"} - set(flows.columns)
@@ -379,12 +447,15 @@ def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, progress: 
         raise ConfigError(f"flows refer to units that are not in the dataset's units: {bad[:5]}")
     flows = flows.assign(origin=pd.Categorical.from_codes(o.tolist(), categories=units),
                          destination=pd.Categorical.from_codes(d.tolist(), categories=units))
-    panel = ds.panel.sort_values(["unit_id", "year"]).reset_index(drop=True)
+    only = None if years is None else {int(y) for y in years}
+    panel = (ds.panel if panel is None else panel).sort_values(["unit_id", "year"]).reset_index(drop=True)
     hist, hist_specs = _history_features(ds, panel)
     cov, cov_specs = _covariate_features(ds, panel)
     base = pd.concat([panel[["unit_id", "year"]], pd.DataFrame(hist), pd.DataFrame(cov)], axis=1)
-    ties, tie_specs, sources = _tie_features(ds, panel, flows, hist, progress)
-    frame = base.merge(ties, on=["unit_id", "year"], how="left", validate="1:1")
+    if only is not None:
+        base = base[base["year"].isin(only)]
+    ties, tie_specs, sources = _tie_features(ds, panel, flows, hist, progress, only)
+    frame = base.merge(ties, on=["unit_id", "year"], how="left", validate="1:1").reset_index(drop=True)
     catalog = hist_specs + cov_specs + tie_specs
     names = [f.name for f in catalog]
     frame = frame[["unit_id", "year", *names]]

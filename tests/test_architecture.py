@@ -125,6 +125,11 @@ def test_registered_model_forecasts_exactly_what_the_backtest_measured(tmp_path:
     assert len(merged) == len(measured)
     for col in ("point", "lower80", "upper80", "lower90", "upper90"):
         np.testing.assert_allclose(merged[f"{col}_model"], merged[f"{col}_bt"], rtol=1e-12, err_msg=col)
+    # The combination is the same too: the members' weights and the inner origins they were chosen on.
+    served_sel = trained.forecaster.selection_["population"]
+    measured_sel = bt.selection["population"][origin]
+    assert served_sel.weights == measured_sel.weights and served_sel.origins == measured_sel.origins
+    assert len(served_sel.members) > 1 and served_sel.origins[1]
     # Not vacuous: the intervals are real and differ by horizon.
     assert np.isfinite(merged["lower90_bt"]).all()
     widths = (merged["upper90_bt"] / merged["lower90_bt"]).groupby(merged["horizon"]).mean()

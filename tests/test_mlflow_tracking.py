@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -68,7 +69,24 @@ def test_run_records_everything(trained, synth, store: Path) -> None:  # type: i
     assert "tiecast_population_small_mid_mape_h1" in metrics
     artifacts = {a.path for a in client.list_artifacts(trained.run_id, "backtest")}
     assert {"backtest/features.csv", "backtest/metrics.csv", "backtest/comparison.txt", "backtest/plots",
-            "backtest/forecasts_latest.csv"} <= artifacts
+            "backtest/forecasts_latest.csv", "backtest/forecasts.csv", "backtest/selection.json",
+            "backtest/selection_backtest.csv"} <= artifacts
+    # The selection is visible in the run: members, weights per horizon and the inner origins they were chosen
+    # on (calendar years, all before the model's last data year), in parameters and in selection.json.
+    assert params["members"] == "gbm,gbm_noties,linear,naive" and params["selection_origins"] == "4"
+    assert params["step"] == "1"
+    sel = trained.forecaster.selection_["population"]
+    for h in (1, 2):
+        weights = dict(item.split(":") for item in params[f"weights_population_h{h}"].split(","))
+        assert abs(sum(float(w) for w in weights.values()) - 1) < 1e-3 and set(weights) <= set(sel.members)
+        assert params[f"selected_on_population_h{h}"] == ",".join(map(str, sel.origins[h]))
+        assert sel.origins[h] and all(c + h <= 2019 for c in sel.origins[h])
+    local = mlflow.artifacts.download_artifacts(run_id=trained.run_id, artifact_path="backtest/selection.json",
+                                                tracking_uri=tracking_uri())
+    record = json.loads(Path(local).read_text(encoding="utf-8"))["population"]
+    assert record["members"] == sel.members
+    assert record["horizons"]["1"]["inner_origins"] == sel.origins[1]
+    assert set(record["horizons"]["1"]["inner_errors"]) >= {"gbm", "linear", "naive", "fitted"}
     local = mlflow.artifacts.download_artifacts(run_id=trained.run_id, artifact_path="backtest/features.csv",
                                                 tracking_uri=tracking_uri())
     catalog = pd.read_csv(local)

@@ -15,7 +15,7 @@ import pytest
 from tiecast.cli import main
 from tiecast.common import ConfigError
 from tiecast.features import build_features, load_dataset
-from tiecast.training import METRIC_COLUMNS, backtest, parse_origins
+from tiecast.training import BACKTEST_FORECAST_COLUMNS, METRIC_COLUMNS, backtest, parse_origins
 from tiecast.training._backtest import plan_target, tune_params
 from tiecast.training._data import target_matrix
 
@@ -71,11 +71,11 @@ def synth_result(synth_dir: Path):  # type: ignore[no-untyped-def]
 def test_metrics_columns_groups_and_methods(synth_result) -> None:  # type: ignore[no-untyped-def]
     m = synth_result.metrics
     assert list(m.columns) == METRIC_COLUMNS
-    assert set(m["method"]) == {"tiecast", "tiecast_noties", "naive", "drift", "autoets", "mlforecast"}
+    assert set(m["method"]) == {"tiecast", "tiecast_noties", "naive", "drift", "drift_recent", "autoets", "mlforecast"}
     assert set(m["group"]) == {"all", "capital", "small_mid", "other"}
     tie = m[m["method"] == "tiecast"]
     assert tie["coverage80"].notna().any() and tie["mape"].notna().all()
-    assert m[m["method"].isin(["naive", "drift"])][["coverage80", "coverage90"]].isna().all().all()
+    assert m[m["method"].isin(["naive", "drift", "drift_recent"])][["coverage80", "coverage90"]].isna().all().all()
     # The synthetic growth is persistent and led by net_rate: tiecast should beat the naive forecast.
     s = synth_result.summary()
     pop = s[s["target"] == "population"].pivot_table(index="horizon", columns="method", values="mape")
@@ -145,6 +145,20 @@ def test_cli_backtest_writes_metrics_and_plots(synth_dir: Path, tmp_path: Path,
     metrics = pd.read_csv(out / "metrics.csv", dtype={"method": str})
     assert list(metrics.columns) == METRIC_COLUMNS
     assert set(metrics["origin"]) == {2015, 2016} and set(metrics["horizon"]) == {1, 2}
+    forecasts = pd.read_csv(out / "forecasts.csv", dtype={"unit_id": str})
+    assert list(forecasts.columns) == BACKTEST_FORECAST_COLUMNS
+    assert set(forecasts["method"]) == set(metrics["method"])
+    assert (forecasts["target_year"] == forecasts["origin"] + forecasts["horizon"]).all()
+    # The metrics are the forecasts' errors: MAPE of one cell recomputed from forecasts.csv.
+    cell = forecasts[(forecasts["method"] == "tiecast") & (forecasts["origin"] == 2015) & (forecasts["horizon"] == 2)]
+    mape = (100 * (cell["point"] - cell["actual"]).abs() / cell["actual"]).mean()
+    row = metrics[(metrics["method"] == "tiecast") & (metrics["origin"] == 2015) & (metrics["horizon"] == 2)
+                  & (metrics["group"] == "all")]
+    assert np.isclose(row["mape"].iloc[0], mape)
+    assert cell[["lower80", "upper80", "lower90", "upper90"]].notna().all().all()
+    selection = pd.read_csv(out / "selection.csv")
+    assert set(selection["origin"]) == {2015, 2016} and (selection.groupby(["origin", "horizon"])["weight"].sum()
+                                                         .round(6) == 1).all()
     assert (out / "mape_by_horizon_population.png").stat().st_size > 1000
     assert (out / "fans_population.png").stat().st_size > 1000
     assert not list(out.glob("*.tmp"))
@@ -175,15 +189,21 @@ def test_parse_origins() -> None:
     assert info.value.parameter == "origins" and "--" not in str(info.value)
 
 
-def test_short_series_without_usable_origin_is_reported(tmp_path: Path) -> None:
-    folder = write_synthetic(tmp_path / "short", n_units=6, first=2016, last=2019)
+def test_short_series_without_usable_origin_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = write_synthetic(tmp_path / "short", n_units=6, first=2016, last=2018)
     ds = load_dataset(folder)
-    result = backtest(ds, horizons=2, params=FAST, features=build_features(ds))
-    # 2016–2019 leaves no origin with two earlier years of growth pairs and a later year to score.
-    assert all(p.origins == [] and "no usable origin" in p.note for p in result.plans.values())
-    assert result.metrics.empty and list(result.metrics.columns) == METRIC_COLUMNS
-    longer = backtest(ds, origins=[2018], horizons=2, params=FAST)
-    assert longer.plans["population"].origins == [2018] and longer.plans["population"].horizons == 1
+    # 2016–2018 leaves no origin with two earlier years of growth pairs and a later year to score.
+    with pytest.raises(ConfigError, match="no usable origin") as info:
+        backtest(ds, horizons=2, params=FAST, features=build_features(ds))
+    assert info.value.parameter == "origins"
+    assert "population: no usable origin (data 2016–2018" in str(info.value)
+    assert main(["backtest", "--data", str(folder), "--no-progress", "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "no usable origin" in err and "(option --origins)" in err
+    assert not (tmp_path / "out" / "metrics.csv").exists()
+    longer = write_synthetic(tmp_path / "longer", n_units=6, first=2016, last=2019)
+    result = backtest(load_dataset(longer), origins=[2018], horizons=2, params=FAST)
+    assert result.plans["population"].origins == [2018] and result.plans["population"].horizons == 1
 
 
 def test_tune_uses_only_years_before_the_test_period(synth_dir: Path, tmp_path: Path) -> None:

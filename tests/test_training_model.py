@@ -25,12 +25,13 @@ def synth(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 def test_estimator_contract(synth) -> None:  # type: ignore[no-untyped-def]
     ds, pf = synth
     est = DirectForecaster(targets=["population"], horizons=3, params=FAST, seed=3)
-    assert est.get_params()["seed"] == 3 and not hasattr(est, "boosters_")
+    assert est.get_params()["seed"] == 3 and not hasattr(est, "members_")
     with pytest.raises(ConfigError, match="not fitted"):
         est.predict(pf.frame)
     assert est.fit(pf.frame, ds.panel[["unit_id", "year", "population"]]) is est
     fitted = [k for k in vars(est) if k.endswith("_") and not k.startswith("_")]
-    assert {"boosters_", "calibration_", "feature_names_", "targets_", "data_end_"} <= set(fitted)
+    assert {"members_", "selection_", "calibration_", "feature_names_", "targets_", "data_end_",
+            "calendar_"} <= set(fitted)
     assert est.data_end_ == {"population": 2019}
     assert set(est.calibration_["population"].quantiles) == {1, 2, 3}
 
@@ -89,13 +90,35 @@ def test_conformal_quantiles_rolling_and_fallback() -> None:
     cal = conformal_quantiles(residuals, end=2016, horizons=3, direct_horizons=3, n_origins=3)
     assert cal.origins[1] == [2013, 2014, 2015] and cal.origins[3] == [2011, 2012, 2013]
     assert cal.quantiles[1][80] < cal.quantiles[1][90] and cal.quantiles[1][90] < cal.quantiles[3][90]
-    # Only one origin has errors known for h = 2, 3 by 2012: scaled from h = 1.
+    # Full origins: the k-th smallest pooled absolute error, k = ceil((n + 1) 0.8).
+    pooled = np.sort(np.abs(np.concatenate([residuals[c][:, 0] for c in (2013, 2014, 2015)])))
+    assert cal.quantiles[1][80] == pooled[int(np.ceil(151 * 0.8)) - 1]
+    # By 2012 two origins know h = 1, one knows h = 2 (widened), none knows h = 3: scaled from h = 2.
     few = conformal_quantiles({c: residuals[c] for c in (2010, 2011)}, end=2012, horizons=3, direct_horizons=3,
                               n_origins=3)
-    assert few.origins[1] == [2010, 2011] and "scaled from h=1" in few.notes[3]
-    assert np.isclose(few.quantiles[3][80], 3 * few.quantiles[1][80])
-    none = conformal_quantiles({2010: residuals[2010]}, end=2011, horizons=2, direct_horizons=2, n_origins=3)
+    assert few.origins[1] == [2010, 2011] and few.origins[2] == [2010] and "scaled from h=2" in few.notes[3]
+    assert "widened by the largest origin bias" in few.notes[1]
+    assert np.isclose(few.quantiles[3][80], 1.5 * few.quantiles[2][80])
+    none = conformal_quantiles({2010: residuals[2010]}, end=2010, horizons=2, direct_horizons=2, n_origins=3)
     assert none.quantiles == {} and "no interval" in none.notes[1]
+
+
+def test_few_calibration_origins_widen_the_quantile_by_the_common_shock() -> None:
+    """Errors of one origin share a shock: with fewer than n_origins origins the quantile is the conformal
+    quantile of the origin-centred errors plus the largest absolute origin median (tested formula), which
+    covers a new origin with a shock like the calibration ones where the pooled quantile does not."""
+    rng = np.random.default_rng(1)
+    shocks = {2010: 0.03, 2011: -0.02}
+    residuals = {c: (b + rng.normal(0, 0.01, 400))[:, None] for c, b in shocks.items()}
+    cal = conformal_quantiles(residuals, end=2012, horizons=1, direct_horizons=1, n_origins=3)
+    centred = np.sort(np.concatenate([np.abs(r[:, 0] - np.median(r[:, 0])) for r in residuals.values()]))
+    bias = max(abs(np.median(r[:, 0])) for r in residuals.values())
+    assert np.isclose(cal.quantiles[1][80], centred[int(np.ceil(801 * 0.8)) - 1] + bias)
+    pooled = np.sort(np.abs(np.concatenate([r[:, 0] for r in residuals.values()])))
+    assert cal.quantiles[1][80] > pooled[int(np.ceil(801 * 0.8)) - 1]
+    new_origin = -0.03 + rng.normal(0, 0.01, 4000)
+    assert np.mean(np.abs(new_origin) <= cal.quantiles[1][80]) >= 0.8
+    assert np.mean(np.abs(new_origin) <= pooled[int(np.ceil(801 * 0.8)) - 1]) < 0.8
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

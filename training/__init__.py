@@ -2,43 +2,91 @@
 
 Public API (everything else is private):
 
-- :class:`DirectForecaster` – global direct multi-horizon LightGBM forecaster of log growth with rolling
-  conformal intervals (scikit-learn estimator contract); :class:`RollingFit` – its one training loop (models at
-  several cutoffs, shared by ``fit`` and the backtest), :data:`DEFAULT_PARAMS`.
-- :func:`backtest` -> :class:`BacktestResult` – rolling-origin evaluation against naive, drift, AutoETS,
-  mlforecast and a no-ties ablation on the same splits; :func:`write_backtest` writes ``metrics.csv`` and plots;
+- :class:`DirectForecaster` – global direct multi-horizon forecaster of log growth: LightGBM, a linear member
+  and drift baselines combined per horizon with weights chosen on nested inner origins (:class:`Selection`),
+  with rolling conformal intervals (scikit-learn estimator contract); :class:`RollingFit` – its one training
+  loop (members at several cutoffs, shared by ``fit`` and the backtest); :class:`MemberSpec`,
+  :data:`DEFAULT_MEMBERS`, :data:`DEFAULT_PARAMS`; :class:`Calendar` – years <-> observation steps.
+- :func:`backtest` -> :class:`BacktestResult` – rolling-origin evaluation against naive, drift, recent drift,
+  AutoETS, mlforecast and the ablations without ties / migration (:data:`ABLATIONS`) on the same splits;
+  :func:`write_backtest` writes ``metrics.csv``, ``forecasts.csv`` (:data:`BACKTEST_FORECAST_COLUMNS`),
+  ``selection.csv`` and plots;
   :func:`comparison_tables`, :func:`comparison_text`, :data:`BASELINE_NOTE` present it; :func:`parse_origins`
   reads origin years from text.
 - :func:`train_and_register` -> :class:`TrainResult` – backtest, final fit, MLflow logging and registration of
   the pyfunc model with the alias ``challenger``; :func:`promote` -> :class:`PromotionResult` moves
   ``champion``; :func:`tracking_uri` – the MLflow store in use.
 
+- :class:`ScenarioForecaster` – baseline and with/without-cooperation trajectories of every unit by two
+  estimates (``dml``: :class:`CooperationEffects`, double ML of the effect of tie strength; ``forecaster_whatif``);
+  :func:`validate_effects` (semi-synthetic benchmark), :func:`placebo_checks` (real-data placebos);
+  :func:`rank_targets` – who gains most from cooperation, with whom.
+
 Year convention everywhere: origin year ``t`` is the last year of data used; horizon ``h`` targets ``t + h``.
 """
 
-from ._backtest import METHODS, METRIC_COLUMNS, BacktestResult, TargetPlan, backtest, parse_origins
+from ._backtest import (
+    ABLATIONS,
+    BACKTEST_FORECAST_COLUMNS,
+    METHODS,
+    METRIC_COLUMNS,
+    BacktestResult,
+    TargetPlan,
+    backtest,
+    parse_origins,
+)
 from ._baselines import BASELINE_NOTE
-from ._model import DEFAULT_PARAMS, DirectForecaster, RollingFit
-from ._output import comparison_tables, comparison_text, write_backtest
+from ._cooperation import FORECAST_COLUMNS, METHODS_COOPERATION, MODEL_ERROR, REPORTED_METHOD, ScenarioForecaster
+from ._data import Calendar
+from ._effects import TREATMENT, CooperationEffects, EffectFit, tie_strength
+from ._model import DEFAULT_MEMBERS, DEFAULT_PARAMS, DirectForecaster, MemberSpec, RollingFit, Selection
+from ._output import comparison_tables, comparison_text, selection_tables, write_backtest
+from ._targeting import FOCUS, TARGET_COLUMNS, focus_units, rank_targets
 from ._tracking import PromotionResult, TrainResult, promote, tracking_uri, train_and_register
+from ._validation import PlaceboResult, SemiSyntheticConfig, ValidationResult, placebo_checks, validate_effects
 
 __all__ = [
+    "ABLATIONS",
+    "BACKTEST_FORECAST_COLUMNS",
     "BASELINE_NOTE",
+    "DEFAULT_MEMBERS",
     "DEFAULT_PARAMS",
+    "FOCUS",
+    "FORECAST_COLUMNS",
     "METHODS",
+    "METHODS_COOPERATION",
     "METRIC_COLUMNS",
+    "MODEL_ERROR",
+    "REPORTED_METHOD",
+    "TARGET_COLUMNS",
+    "TREATMENT",
     "BacktestResult",
+    "Calendar",
+    "CooperationEffects",
     "DirectForecaster",
+    "EffectFit",
+    "MemberSpec",
+    "PlaceboResult",
     "PromotionResult",
     "RollingFit",
+    "ScenarioForecaster",
+    "Selection",
+    "SemiSyntheticConfig",
     "TargetPlan",
     "TrainResult",
+    "ValidationResult",
     "backtest",
     "comparison_tables",
     "comparison_text",
+    "focus_units",
     "parse_origins",
+    "placebo_checks",
     "promote",
+    "rank_targets",
+    "selection_tables",
+    "tie_strength",
     "tracking_uri",
     "train_and_register",
+    "validate_effects",
     "write_backtest",
 ]

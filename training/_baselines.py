@@ -2,12 +2,15 @@
 
 Every method forecasts the *log level* of a target from the unit's history up to the origin year ``t``
 (inclusive), restricted to the unit's current boundary segment (years before a merger/recode break are not
-comparable). Returned arrays are units x horizons of predicted log levels for years ``t + 1 .. t + H``; a
-unit whose history is too short for a method falls back to the naive forecast (the last value).
+comparable). Years are observation periods (calendar years for yearly data; see ``training._data.Calendar``).
+Returned arrays are units x horizons of predicted log levels for periods ``t + 1 .. t + H``; a unit whose
+history is too short for a method falls back to the naive forecast (the last value).
 
 - ``naive``: the last value, ``y_{t+h} = y_t``.
 - ``drift``: random walk with drift on log levels: ``log y_t + h * (log y_t - log y_s) / (t - s)`` with ``s``
-  the first year of the segment's contiguous tail.
+  the first period of the segment's contiguous tail (the whole unbroken history).
+- ``drift_recent``: the same over the last ``RECENT_STEPS`` = 5 steps of that history (fewer when shorter):
+  the recent-window drift demographers use for short-term projection.
 - ``autoets``: statsforecast ``AutoETS`` (season length 1, model chosen by AICc) per unit on log levels.
 - ``mlforecast``: mlforecast with a global LightGBM on the target's own lags 1–3 of the differenced log
   level (fewer lags while the history is too short for 3 and every horizon), direct multi-horizon
@@ -25,7 +28,8 @@ from ._data import TargetMatrix
 
 __all__ = ["BASELINES", "baseline_forecasts", "contiguous_tail"]
 
-BASELINES = ("naive", "drift", "autoets", "mlforecast")
+BASELINES = ("naive", "drift", "drift_recent", "autoets", "mlforecast")
+RECENT_STEPS = 5
 MLF_LAGS = (1, 2, 3)
 MIN_ETS_POINTS = 4
 # What a reader of the backtest tables needs to know about the baselines' fallbacks and the coverage columns.
@@ -56,12 +60,15 @@ def _naive(tail: np.ndarray, horizons: int) -> np.ndarray:
     return np.repeat(last[:, None], horizons, axis=1)
 
 
-def _drift(tail: np.ndarray, horizons: int) -> np.ndarray:
+def _drift(tail: np.ndarray, horizons: int, window: int | None = None) -> np.ndarray:
+    """Drift over the whole contiguous tail, or over its last ``window`` steps (fewer when shorter)."""
     n = tail.shape[1]
     if n == 0:
         return np.full((tail.shape[0], horizons), np.nan)
     finite = np.isfinite(tail)
     first_idx = np.where(finite.any(axis=1), finite.argmax(axis=1), n - 1)
+    if window is not None:
+        first_idx = np.maximum(first_idx, n - 1 - window)
     first = tail[np.arange(tail.shape[0]), first_idx]
     span = (n - 1) - first_idx
     slope = np.where(span > 0, (tail[:, -1] - first) / np.maximum(span, 1), 0.0)
@@ -151,6 +158,8 @@ def baseline_forecasts(tm: TargetMatrix, origin: int, horizons: int, methods: tu
             out[method] = _naive(tail, horizons)
         elif method == "drift":
             out[method] = _drift(tail, horizons)
+        elif method == "drift_recent":
+            out[method] = _drift(tail, horizons, RECENT_STEPS)
         elif method == "autoets":
             out[method] = _autoets(tm, tail, origin, horizons)
         elif method == "mlforecast":

@@ -1,32 +1,91 @@
 """Target matrices, (origin, horizon) training pairs and unit groups, vectorised over units.
 
-Year convention: the origin year ``t`` is the last year of data used; horizon ``h`` targets year ``t + h``.
-A target's *log growth* over ``h`` is ``log(y_{t+h}) - log(y_t)`` (log points). A pair ``(t, t+h)`` is
-dropped when a boundary break (merger/recode, ``ds.break_column`` = 1) lies in ``(t, t+h]``: the jump of the
-level there is not growth.
+Year convention: the origin year ``t`` is the last year of data used; horizon ``h`` targets ``t + h`` steps.
+Panels are observed every ``step`` years (1 for yearly data; census panels 5 or 10): training works in
+*periods*, ``period = (year - offset) / step`` (:class:`Calendar`), which equal the calendar years of a yearly
+panel. A target's *log growth* over ``h`` steps is ``log(y_{t+h}) - log(y_t)`` (log points). A pair
+``(t, t+h)`` is dropped when a boundary break (merger/recode, ``ds.break_column`` = 1) lies in ``(t, t+h]``:
+the jump of the level there is not growth.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from tiecast.features import Dataset
+from tiecast.common import ConfigError
+from tiecast.features import Dataset, infer_step
 
-__all__ = ["GROUPS", "TargetMatrix", "target_matrix", "unit_groups"]
+__all__ = ["GROUPS", "Calendar", "TargetMatrix", "target_matrix", "unit_groups"]
 
 GROUPS = ("all", "capital", "small_mid", "other")
 
 
 @dataclass(frozen=True)
+class Calendar:
+    """Calendar years <-> observation periods: ``year = period * step + offset`` (identity when yearly)."""
+
+    step: int = 1
+    offset: int = 0
+
+    @classmethod
+    def of_years(cls, years: Iterable[int], step: int | None = None) -> Calendar:
+        """The calendar of observed years (step inferred unless given; offset = their residue mod step)."""
+        values = np.asarray(list(years), dtype=np.int64)
+        k = infer_step(values) if step is None else int(step)
+        if k < 1:
+            raise ConfigError(f"step must be a positive number of years; got {step!r}", parameter="step")
+        offset = int(values.min() % k) if len(values) else 0
+        off_grid = np.unique(values[(values - offset) % k != 0])
+        if len(off_grid):
+            raise ConfigError(f"years {', '.join(map(str, off_grid[:5]))} are not on the grid of one observation "
+                              f"every {k} years", parameter="step")
+        return cls(k, offset)
+
+    @property
+    def yearly(self) -> bool:
+        return self.step == 1
+
+    def period(self, year: int) -> int:
+        return int((int(year) - self.offset) // self.step)
+
+    def periods(self, years: pd.Series | np.ndarray) -> np.ndarray:
+        return (np.asarray(years, dtype=np.int64) - self.offset) // self.step
+
+    def on_grid(self, years: pd.Series | np.ndarray) -> np.ndarray:
+        return (np.asarray(years, dtype=np.int64) - self.offset) % self.step == 0
+
+    def year(self, period: int) -> int:
+        return int(period) * self.step + self.offset
+
+    def to_periods(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with ``year`` in periods; rows whose year is off the grid are dropped."""
+        if self.yearly:
+            return frame
+        keep = self.on_grid(frame["year"].to_numpy())
+        out = frame[keep]
+        return out.assign(year=self.periods(out["year"].to_numpy()))
+
+    def describe(self) -> str:
+        """'' for yearly data, else how often the data are observed."""
+        return "" if self.yearly else f"one observation every {self.step} years"
+
+    def unit(self) -> str:
+        """What a horizon counts: 'years', or 'steps of k years'."""
+        return "years" if self.yearly else f"steps of {self.step} years"
+
+
+@dataclass(frozen=True)
 class TargetMatrix:
-    """One target as a units x years matrix.
+    """One target as a units x periods matrix.
 
     ``log`` holds the log level (NaN where missing or not positive), ``segment`` a counter that increases at
-    every boundary break of the unit (two years are comparable when their segments are equal). Rows follow
-    ``units``, columns ``years`` (every calendar year from the first to the last panel year, so gaps are NaN).
+    every boundary break of the unit (two periods are comparable when their segments are equal). Rows follow
+    ``units``, columns ``years``: every period from the first to the last panel period (so gaps are NaN).
+    Every "year" below is a period of ``calendar`` (the calendar year itself for yearly data).
     """
 
     target: str
@@ -34,6 +93,7 @@ class TargetMatrix:
     years: np.ndarray
     log: np.ndarray
     segment: np.ndarray
+    calendar: Calendar = Calendar()
 
     def col(self, year: int) -> int:
         return int(year - self.years[0])
@@ -97,8 +157,11 @@ class TargetMatrix:
 
 
 def target_matrix(panel: pd.DataFrame, target: str, break_column: str | None,
-                  units: pd.Index | None = None) -> TargetMatrix:
-    """Units x years matrix of a target's log levels and break segments from a contract panel."""
+                  units: pd.Index | None = None, calendar: Calendar | None = None) -> TargetMatrix:
+    """Units x periods matrix of a target's log levels and break segments from a contract panel (calendar
+    years; the calendar is inferred from them unless given)."""
+    calendar = Calendar.of_years(panel["year"]) if calendar is None else calendar
+    panel = calendar.to_periods(panel)
     units = pd.Index(sorted(panel["unit_id"].unique())) if units is None else units
     first, last = int(panel["year"].min()), int(panel["year"].max())
     years = np.arange(first, last + 1)
@@ -111,7 +174,7 @@ def target_matrix(panel: pd.DataFrame, target: str, break_column: str | None,
         segment = np.cumsum(np.nan_to_num(brk.to_numpy(float)) > 0, axis=1)
     else:
         segment = np.zeros_like(log, dtype=int)
-    return TargetMatrix(target, units, years, log, segment.astype(int))
+    return TargetMatrix(target, units, years, log, segment.astype(int), calendar)
 
 
 def unit_groups(ds: Dataset) -> dict[str, np.ndarray]:

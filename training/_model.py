@@ -1,30 +1,47 @@
-"""Direct multi-horizon LightGBM forecaster with rolling-origin conformal intervals.
+"""Direct multi-horizon forecaster: a combination of LightGBM and simple baselines chosen inside ``fit``.
 
 Year convention: the origin year ``t`` is the last year of data used (features of year ``t`` only use data
-known at the end of ``t``); horizon ``h`` forecasts year ``t + h``. Each target is modelled as its *log
-growth* ``log(y_{t+h} / y_t)`` (log points); forecasts are returned in the target's own unit (levels).
+known at the end of ``t``); horizon ``h`` forecasts ``t + h`` steps (years for yearly data; panels observed
+every ``k`` years count horizons in steps of ``k`` years). Each target is modelled as its *log growth*
+``log(y_{t+h} / y_t)`` (log points); forecasts are returned in the target's own unit (levels).
 
-The default model pools the horizons: one global booster per target, trained on every (unit, t, h) pair with
-``h`` as a feature and the annualised log growth ``log(y_{t+h} / y_t) / h`` as the label, with an L1
-objective (the median, which suits MAPE). It still forecasts every horizon directly from the origin (no
-recursion). ``pooled=False`` trains one booster per target and horizon instead. Horizons beyond
-``direct_horizons`` are chained: ``g(t, t+h) = g(t, t+H) + g(t, t+h-H)`` from the same origin features.
+**Members.** Candidates forecast the log growth from the feature rows of origin ``t``:
 
-Intervals: split-conformal on rolling windows. For a model whose data end in year ``T`` and a horizon ``h``,
-the calibration origins are the latest ``calibration_origins`` years ``c`` with ``c + h <= T``; at each a
-model trained only on pairs with ``t + h <= c`` forecasts ``c + h`` and its absolute log-growth errors are
-the nonconformity scores. With fewer than two calibration origins for ``h``, the quantile of the largest
-shorter horizon with two is scaled by ``h / h'`` (noted in ``calibration_``); chained horizons add the
-quantiles of their parts.
+- ``gbm``: one global LightGBM booster per target pooling the horizons, trained on every (unit, t, h) pair
+  with ``h`` as a feature and the growth per step ``log(y_{t+h} / y_t) / h`` as the label, L1 objective (the
+  median, which suits MAPE); ``gbm_per_h``: one booster per horizon; ``gbm_anchored``: label measured from the
+  unit's recent drift (growth per step minus the drift), forecast = drift + booster; ``..._no<group>``: without
+  the features of one group (e.g. ``gbm_noties``);
+- ``linear``: a robust (least absolute deviation) linear regression of the yearly growth on the unit's drift,
+  recent drift and last step's growth, pooled over units, origins and horizons: with a short history it is
+  mostly the common growth rate with the unit's own trend shrunk toward it;
+- ``drift``: the unit's mean yearly log growth over its unbroken history (feature ``<target>_drift``) times
+  the horizon; ``drift_recent``: the same over the last 5 steps (``<target>_drift_recent``); ``naive``: 0.
+
+**Selection (nested).** The forecast of origin ``o`` weighs the members per horizon ``h`` with weights on the
+simplex (grid of SELECTION_GRID) that minimise the mean absolute log error of the members' forecasts from
+the inner origins ``c`` with ``c + h <= o`` (the latest ``selection_origins`` of them; each member trained
+only on pairs with ``t + h <= c``), shrunk toward the prior (the first member) by SELECTION_PRIOR origins'
+worth. A horizon without an inner origin takes the weights of the largest shorter one with inner origins,
+else the prior. Nothing after ``o`` is used, in ``fit`` (``o`` = the last data year) as in every backtest origin.
+
+**Intervals.** Split-conformal per horizon on rolling windows. For origin ``o`` and horizon ``h`` the scores
+are the absolute log-growth errors of the *combined* forecasts from the latest ``calibration_origins``
+origins ``c`` with ``c + h <= o``, each combined with the weights chosen at ``c`` from origins before ``c``
+(so the scores are out of sample for the boosters and for the weights: no double dipping). Errors of one
+origin share a common shock, which a few origins sample poorly: with fewer than ``calibration_origins``
+origins the quantile is that of the errors centred on each origin's median plus the largest absolute origin
+median; with none, the quantile of the largest shorter horizon with one is scaled by ``h / h'`` (noted in
+``calibration_``); chained horizons add the quantiles of their parts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, TypeVar
 
 import lightgbm as lgb
@@ -33,11 +50,11 @@ import pandas as pd
 
 from tiecast.common import ConfigError
 
-from ._core import LEVELS, forecast_frame, predict_growth
-from ._data import TargetMatrix, target_matrix
+from ._core import LEVELS, Member, combined_growth, forecast_frame, linear_design, member_growth, predict_growth
+from ._data import Calendar, TargetMatrix, target_matrix
 
-__all__ = ["DEFAULT_PARAMS", "LEVELS", "Calibration", "DirectForecaster", "PairTable", "RollingFit",
-           "conformal_quantiles", "fit_boosters", "predict_growth"]
+__all__ = ["DEFAULT_MEMBERS", "DEFAULT_PARAMS", "LEVELS", "Calibration", "DirectForecaster", "MemberSpec",
+           "PairTable", "RollingFit", "Selection", "conformal_quantiles", "fit_boosters", "predict_growth"]
 
 # Chosen on validation origins 2011–2014 of the bundled Korean data (population MAPE % at h = 5, all units):
 # pooled horizons + L1 4.36; one booster per horizon with L1 4.96, with L2 5.30; pooled + L2 4.60; labels
@@ -55,9 +72,27 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "reg_lambda": 1.0,
     "max_bin": 63,
 }
+# The candidates of the combination; the first is the prior (used alone until inner origins exist).
+DEFAULT_MEMBERS = ("gbm", "gbm_noties", "linear", "naive")
+BASELINE_MEMBERS = ("drift", "drift_recent", "naive")
+# Ridge penalty (per pair) on the linear member's slopes, and its IRLS iterations for the L1 fit.
+LINEAR_RIDGE = 1e-3
+LINEAR_ITERATIONS = 50
 MAX_HORIZON = 10
 MIN_TRAIN_ROWS = 10
 HORIZON_FEATURE = "horizon"
+# Weights are multiples of 1 / SELECTION_GRID on the simplex.
+SELECTION_GRID = 10
+# The fitted weights count as n inner origins against SELECTION_PRIOR origins' worth of the prior.
+SELECTION_PRIOR = 1.0
+# Units scored per inner origin when fitting weights (an even subsample of larger panels, for speed).
+SELECTION_MAX_UNITS = 1000
+# An inner origin c counts for horizon h only if the LightGBM members at c were trained on pairs of horizon h
+# from at least this many origin years: earlier models never saw the horizon and say nothing about it.
+SELECTION_MIN_YEARS = 2
+# A LightGBM member at a cutoff only uses features observed in at least this many distinct origin years of its
+# training pairs: a feature that appears late (a 5-year growth, a new source) cannot be learnt from one year.
+FEATURE_MIN_YEARS = 2
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -66,7 +101,8 @@ def _lgb_params(params: dict[str, Any], n_jobs: int, seed: int) -> tuple[dict[st
     p = {**DEFAULT_PARAMS, **params}
     unknown = set(p) - set(DEFAULT_PARAMS)
     if unknown:
-        raise ConfigError(f"unknown model parameter(s) {sorted(unknown)}; allowed: {', '.join(DEFAULT_PARAMS)}")
+        raise ConfigError(f"unknown model parameter(s) {sorted(unknown)}; allowed: {', '.join(DEFAULT_PARAMS)}",
+                          parameter="params")
     native = {
         "objective": p["objective"], "learning_rate": float(p["learning_rate"]),
         "num_leaves": int(p["num_leaves"]), "min_data_in_leaf": int(p["min_child_samples"]),
@@ -78,12 +114,94 @@ def _lgb_params(params: dict[str, Any], n_jobs: int, seed: int) -> tuple[dict[st
     return native, int(p["n_estimators"])
 
 
+@dataclass(frozen=True)
+class MemberSpec:
+    """A candidate of the combination (see the module docstring): ``kind`` is ``gbm`` or a baseline
+    (``drift``, ``drift_recent``, ``naive``) or ``linear``; a gbm member may pool horizons, be anchored on the
+    recent drift and leave out feature groups ``drop`` (sorted)."""
+
+    kind: str
+    pooled: bool = True
+    anchored: bool = False
+    drop: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        if self.kind != "gbm":
+            return self.kind
+        return ("gbm" + ("_anchored" if self.anchored else "") + ("" if self.pooled else "_per_h")
+                + "".join(f"_no{g}" for g in self.drop))
+
+    def without(self, group: str) -> MemberSpec:
+        """The same member without the features of ``group`` (baselines use no features: unchanged)."""
+        if self.kind != "gbm" or group in self.drop:
+            return self
+        return replace(self, drop=tuple(sorted((*self.drop, group))))
+
+    @classmethod
+    def parse(cls, name: str) -> MemberSpec:
+        if name in (*BASELINE_MEMBERS, "linear"):
+            return cls(name)
+        parts = name.split("_")
+        if parts[0] != "gbm":
+            raise ConfigError(f"unknown member {name!r}: use gbm[_anchored][_per_h][_no<group>...], "
+                              f"linear, {', '.join(BASELINE_MEMBERS)}", parameter="members")
+        anchored, pooled = False, True
+        drop: list[str] = []
+        rest = parts[1:]
+        i = 0
+        while i < len(rest):
+            part = rest[i]
+            if part == "anchored" and not drop:
+                anchored = True
+            elif part == "per" and i + 1 < len(rest) and rest[i + 1] == "h" and not drop:
+                pooled = False
+                i += 1
+            elif part.startswith("no") and len(part) > 2:
+                drop.append(part[2:])
+            else:
+                raise ConfigError(f"unknown member {name!r}: use gbm[_anchored][_per_h][_no<group>...], "
+                                  f"linear, {', '.join(BASELINE_MEMBERS)}", parameter="members")
+            i += 1
+        return cls("gbm", pooled=pooled, anchored=anchored, drop=tuple(sorted(drop)))
+
+
+def rate_column(target: str, kind: str) -> str:
+    """The feature holding a member's drift rate (log points per year)."""
+    return f"{target}_drift" if kind == "drift" else f"{target}_drift_recent"
+
+
+def linear_columns(target: str, step: int) -> list[str]:
+    """The features the linear member reads (see :func:`training._core.linear_design`)."""
+    return [f"{target}_drift", f"{target}_drift_recent", f"{target}_growth_{step}y"]
+
+
+def fit_linear(table: PairTable, cutoff: int, horizons: int, columns: Sequence[int], step: int
+               ) -> list[float] | None:
+    """Least-absolute-deviation fit (IRLS, small ridge on the slopes) of the yearly growth of the pairs with
+    ``t + h <= cutoff`` on :func:`linear_design`; None with fewer than MIN_TRAIN_ROWS pairs."""
+    keep = table.select(cutoff) & (table.h <= horizons)
+    if keep.sum() < MIN_TRAIN_ROWS:
+        return None
+    A = linear_design(table.X[keep][:, list(columns)], step)
+    y = table.growth[keep] / (table.h[keep] * step)
+    penalty = LINEAR_RIDGE * len(y) * np.diag([0.0] + [1.0] * (A.shape[1] - 1))
+    w = np.ones(len(y))
+    beta = np.zeros(A.shape[1])
+    scale = max(float(np.median(np.abs(y - np.median(y)))), 1e-6)
+    for _ in range(LINEAR_ITERATIONS):
+        Aw = A * w[:, None]
+        beta = np.linalg.solve(A.T @ Aw + penalty, Aw.T @ y)
+        w = 1.0 / np.maximum(np.abs(y - A @ beta), 1e-3 * scale)
+    return [float(b) for b in beta]
+
+
 @dataclass
 class PairTable:
     """Every (unit, origin t, horizon h) training pair of one target with its feature row.
 
-    ``X`` is pairs x features (float), ``growth`` the log growth over ``h`` (log points), ``year`` the origin
-    year t and ``h`` the horizon. Built once, then sliced by cutoff (``t + h <= cutoff``).
+    ``X`` is pairs x features (float), ``growth`` the log growth over ``h`` steps (log points), ``year`` the
+    origin period t and ``h`` the horizon in steps. Built once, then sliced by cutoff (``t + h <= cutoff``).
     """
 
     X: np.ndarray
@@ -119,26 +237,32 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], n_jobs: int) -> list[
 
 
 def fit_boosters(table: PairTable, cutoff: int, horizons: int, pooled: bool, params: dict[str, Any],
-                 n_jobs: int, seed: int) -> dict[int, lgb.Booster]:
+                 n_jobs: int, seed: int, columns: Sequence[int] | None = None, anchor: int | None = None,
+                 step: int = 1) -> dict[int, lgb.Booster]:
     """Boosters trained on the pairs with ``t + h <= cutoff``: key 0 for the pooled booster, else ``h``.
 
-    Horizons with fewer than MIN_TRAIN_ROWS pairs get no booster.
+    ``columns`` selects feature columns of the table (all when None); ``anchor`` is the column of a drift rate
+    (log points per year) the labels are measured from (growth per step minus ``rate * step``). Horizons with
+    fewer than MIN_TRAIN_ROWS pairs get no booster.
     """
     native, rounds = _lgb_params(params, n_jobs, seed)
     keep = table.select(cutoff) & (table.h <= horizons)
+    X_all = table.X if columns is None else table.X[:, list(columns)]
+    offset = (np.nan_to_num(table.X[:, anchor], nan=0.0) * step) if anchor is not None else np.zeros(len(table.h))
     out: dict[int, lgb.Booster] = {}
     if pooled:
         if keep.sum() >= MIN_TRAIN_ROWS:
-            X = np.column_stack([table.X[keep], table.h[keep]])
-            y = table.growth[keep] / table.h[keep]
+            X = np.column_stack([X_all[keep], table.h[keep]])
+            y = table.growth[keep] / table.h[keep] - offset[keep]
             out[0] = lgb.train(native, lgb.Dataset(X, y, params={"max_bin": native["max_bin"]}),
                                num_boost_round=rounds)
         return out
     for h in range(1, horizons + 1):
         sel = keep & (table.h == h)
         if sel.sum() >= MIN_TRAIN_ROWS:
-            out[h] = lgb.train(native, lgb.Dataset(table.X[sel], table.growth[sel],
-                                                   params={"max_bin": native["max_bin"]}), num_boost_round=rounds)
+            y = table.growth[sel] - offset[sel] * h
+            out[h] = lgb.train(native, lgb.Dataset(X_all[sel], y, params={"max_bin": native["max_bin"]}),
+                               num_boost_round=rounds)
     return out
 
 
@@ -158,33 +282,53 @@ def _conformal_q(scores: np.ndarray, level: int) -> float:
     return float(np.sort(scores)[k - 1])
 
 
+def _few_origins_q(blocks: list[np.ndarray], level: int) -> tuple[float, float]:
+    """Quantile widened for few calibration origins: the conformal quantile of the errors centred on each
+    origin's median error, plus the largest absolute median error (the common shock of an origin, which a
+    few origins sample poorly). Returns (quantile, that largest bias)."""
+    biases = [float(np.median(b)) for b in blocks]
+    centred = np.abs(np.concatenate([b - m for b, m in zip(blocks, biases, strict=True)]))
+    bias = max(abs(m) for m in biases)
+    return _conformal_q(centred, level) + bias, bias
+
+
 def conformal_quantiles(residuals: dict[int, np.ndarray], end: int, horizons: int, direct_horizons: int,
                         n_origins: int, levels: Iterable[int] = LEVELS) -> Calibration:
-    """Quantiles from rolling-origin residuals known by year ``end``.
+    """Quantiles from rolling-origin residuals known by period ``end``.
 
     ``residuals[c]`` is units x horizons of (actual - forecast) log growth of the model fitted with data up to
-    origin ``c``; for horizon ``h`` only origins with ``c + h <= end`` are used (the latest ``n_origins``).
+    origin ``c``; for horizon ``h`` only origins with ``c + h <= end`` are used (the latest ``n_origins``). With
+    ``n_origins`` of them, the quantile is the split-conformal one of the pooled absolute errors. With fewer
+    (but at least one) it is widened for the common shock of an origin (:func:`_few_origins_q`); with none,
+    the quantile of the largest shorter horizon that has one is scaled by ``h / h'``.
     """
     cal = Calibration()
     direct = min(horizons, direct_horizons)
     for h in range(1, direct + 1):
         usable = [c for c in sorted(residuals) if c + h <= end and np.isfinite(residuals[c][:, h - 1]).any()]
         chosen = usable[-n_origins:]
-        if len(chosen) >= 2:
-            scores = np.abs(np.concatenate([residuals[c][:, h - 1] for c in chosen]))
-            scores = scores[np.isfinite(scores)]
-            cal.quantiles[h] = {lv: _conformal_q(scores, lv) for lv in levels}
+        if chosen:
+            blocks = [r[np.isfinite(r)] for r in (residuals[c][:, h - 1] for c in chosen)]
             cal.origins[h] = chosen
             cal.notes[h] = f"origins {', '.join(map(str, chosen))}"
+            if len(chosen) >= n_origins:
+                scores = np.abs(np.concatenate(blocks))
+                cal.quantiles[h] = {lv: _conformal_q(scores, lv) for lv in levels}
+                continue
+            widened = {lv: _few_origins_q(blocks, lv) for lv in levels}
+            cal.quantiles[h] = {lv: q for lv, (q, _) in widened.items()}
+            bias = next(iter(widened.values()))[1]
+            cal.notes[h] += (f" (fewer than {n_origins}: widened by the largest origin bias {bias:.4f} on "
+                             "origin-centred errors)")
             continue
         shorter = [k for k in range(h - 1, 0, -1) if cal.origins.get(k)]
         if shorter:
             k = shorter[0]
             cal.quantiles[h] = {lv: q * h / k for lv, q in cal.quantiles[k].items()}
             cal.origins[h] = []
-            cal.notes[h] = f"scaled from h={k} (fewer than 2 calibration origins for h={h})"
+            cal.notes[h] = f"scaled from h={k} (no calibration origin for h={h})"
         else:
-            cal.notes[h] = "no interval: fewer than 2 calibration origins"
+            cal.notes[h] = "no interval: no calibration origin"
     for h in range(direct + 1, horizons + 1):
         a, b = cal.quantiles.get(direct), cal.quantiles.get(h - direct)
         if a is not None and b is not None:
@@ -193,14 +337,74 @@ def conformal_quantiles(residuals: dict[int, np.ndarray], end: int, horizons: in
     return cal
 
 
+@dataclass
+class Selection:
+    """The weights of the members per direct horizon and how they were chosen.
+
+    ``weights[h]`` aligns with ``members``; ``origins[h]`` are the inner origins (periods) the weights were
+    fitted on (empty: borrowed or the prior, see ``notes[h]``); ``errors[h][member]`` is each member's mean
+    absolute log error (log points) on those origins and ``errors[h]["combined"]`` the combination's.
+    """
+
+    members: list[str]
+    weights: dict[int, list[float]] = field(default_factory=dict)
+    origins: dict[int, list[int]] = field(default_factory=dict)
+    errors: dict[int, dict[str, float]] = field(default_factory=dict)
+    notes: dict[int, str] = field(default_factory=dict)
+
+    def weight_table(self) -> dict[int, dict[str, float]]:
+        """``{h: {member: weight}}`` with the zero weights left out."""
+        return {h: {m: round(v, 4) for m, v in zip(self.members, w, strict=True) if v > 0}
+                for h, w in self.weights.items()}
+
+
+@lru_cache(maxsize=32)
+def simplex_grid(m: int, resolution: int) -> np.ndarray:
+    """All weight vectors of ``m`` members that are multiples of ``1 / resolution`` and sum to 1."""
+    if m == 1:
+        return np.ones((1, 1))
+    points: list[list[int]] = []
+
+    def walk(prefix: list[int], left: int, slots: int) -> None:
+        if slots == 1:
+            points.append([*prefix, left])
+            return
+        for k in range(left, -1, -1):
+            walk([*prefix, k], left - k, slots - 1)
+
+    walk([], resolution, m)
+    return np.array(points, dtype=float) / resolution
+
+
+def fit_weights(blocks: Sequence[tuple[np.ndarray, np.ndarray]], prior: np.ndarray,
+                resolution: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """Simplex weights minimising the mean over blocks (inner origins) of the mean absolute error.
+
+    Each block is (member forecasts units x members, actuals units). Returns the weights, each member's
+    error and the error of the weights. Ties go to the point nearest the prior.
+    """
+    grid = simplex_grid(len(prior), SELECTION_GRID if resolution is None else resolution)
+    loss = np.zeros(len(grid))
+    member_err = np.zeros(len(prior))
+    for P, a in blocks:
+        loss += np.abs(a[:, None] - P @ grid.T).mean(axis=0)
+        member_err += np.abs(a[:, None] - P).mean(axis=0)
+    loss /= len(blocks)
+    member_err /= len(blocks)
+    distance = np.abs(grid - prior[None, :]).sum(axis=1)
+    best = int(np.lexsort((distance, np.round(loss, 12)))[0])
+    return grid[best], member_err, float(loss[best])
+
+
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not low <= value <= high:
-        raise ConfigError(f"{name} must be an integer from {low} to {high}; got {value!r}")
+        raise ConfigError(f"{name} must be an integer from {low} to {high}; got {value!r}", parameter=name)
     return int(value)
 
 
 class DirectForecaster:
-    """Global direct multi-horizon LightGBM forecaster of log growth, with conformal intervals.
+    """Global direct multi-horizon forecaster of log growth: LightGBM and baselines combined per horizon on
+    nested inner origins (see the module docstring), with conformal intervals.
 
     Follows scikit-learn's estimator contract: ``__init__`` only stores parameters, :meth:`fit` returns
     ``self`` and fitted attributes end in ``_``.
@@ -209,38 +413,51 @@ class DirectForecaster:
     ----------
     targets: target columns of ``y`` (default: every column of ``y`` except ``unit_id``, ``year`` and the
         break column).
-    horizons: forecast horizons 1..``horizons`` in years (1–10).
+    horizons: forecast horizons 1..``horizons`` in steps (years for yearly data; 1–10).
     direct_horizons: horizons modelled directly (default 5); longer ones are chained.
-    pooled: one booster per target with the horizon as a feature (default) or one per target and horizon.
-    features: feature columns of ``X`` to use (default: all but ``unit_id`` and ``year``).
+    members: candidate members (default :data:`DEFAULT_MEMBERS`); the first is the prior.
+    features: feature columns of ``X`` the LightGBM members use (default: all but ``unit_id`` and ``year``).
+    feature_groups: group -> feature names, for members that leave a group out (``gbm_noties``); members
+        whose group is unknown or empty are not used.
     params: LightGBM settings overriding :data:`DEFAULT_PARAMS`.
     calibration_origins: rolling calibration origins per horizon (>= 2).
+    selection_origins: inner origins per horizon the weights are fitted on (>= 1).
     break_column: 0/1 column of ``y`` flagging boundary breaks (pairs across a break are not growth).
+    step: years between observations (default: inferred from the years of ``y``).
     n_jobs, seed: LightGBM fits run in parallel (each single-threaded) and the seed; results are deterministic
         for a given seed and data and do not depend on ``n_jobs``.
 
-    Fitted attributes: ``boosters_`` (target -> key -> Booster, key 0 = pooled), ``calibration_`` (target ->
-    :class:`Calibration`), ``feature_names_``, ``targets_``, ``data_end_`` (target -> last year with data).
+    Fitted attributes: ``members_`` (target -> list of :class:`Member` with the boosters of the final fit),
+    ``selection_`` (target -> :class:`Selection`: weights per horizon and the inner origins they were chosen
+    on, in calendar years), ``calibration_`` (target -> :class:`Calibration`), ``feature_names_`` (the columns
+    of the feature rows the members read), ``targets_``, ``data_end_`` (target -> last year with data),
+    ``calendar_`` (:class:`Calendar`).
     """
 
     def __init__(self, targets: Sequence[str] | None = None, horizons: int = 5, direct_horizons: int = 5,
-                 pooled: bool = True, features: Sequence[str] | None = None,
-                 params: dict[str, Any] | None = None, calibration_origins: int = 3,
-                 break_column: str | None = None, n_jobs: int = 2, seed: int = 0) -> None:
+                 members: Sequence[str] | None = None, features: Sequence[str] | None = None,
+                 feature_groups: Mapping[str, Sequence[str]] | None = None, params: dict[str, Any] | None = None,
+                 calibration_origins: int = 3, selection_origins: int = 4, break_column: str | None = None,
+                 step: int | None = None, n_jobs: int = 2, seed: int = 0) -> None:
         self.targets = targets
         self.horizons = horizons
         self.direct_horizons = direct_horizons
-        self.pooled = pooled
+        self.members = members
         self.features = features
+        self.feature_groups = feature_groups
         self.params = params
         self.calibration_origins = calibration_origins
+        self.selection_origins = selection_origins
         self.break_column = break_column
+        self.step = step
         self.n_jobs = n_jobs
         self.seed = seed
 
+    _PARAMS = ("targets", "horizons", "direct_horizons", "members", "features", "feature_groups", "params",
+               "calibration_origins", "selection_origins", "break_column", "step", "n_jobs", "seed")
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("targets", "horizons", "direct_horizons", "pooled", "features",
-                                             "params", "calibration_origins", "break_column", "n_jobs", "seed")}
+        return {k: getattr(self, k) for k in self._PARAMS}
 
     def set_params(self, **params: Any) -> DirectForecaster:
         for k, v in params.items():
@@ -249,11 +466,22 @@ class DirectForecaster:
             setattr(self, k, v)
         return self
 
+    def member_specs(self) -> list[MemberSpec]:
+        names = list(self.members) if self.members is not None else list(DEFAULT_MEMBERS)
+        if not names:
+            raise ConfigError("members must name at least one member", parameter="members")
+        specs = [MemberSpec.parse(str(n)) for n in names]
+        return list(dict.fromkeys(specs))
+
     def _validate(self, X: pd.DataFrame, y: pd.DataFrame) -> tuple[list[str], list[str]]:
         _check_int("horizons", self.horizons, 1, MAX_HORIZON)
         _check_int("direct_horizons", self.direct_horizons, 1, MAX_HORIZON)
         _check_int("calibration_origins", self.calibration_origins, 2, 20)
+        _check_int("selection_origins", self.selection_origins, 1, 20)
         _check_int("n_jobs", self.n_jobs, 1, 256)
+        if self.step is not None:
+            _check_int("step", self.step, 1, 100)
+        self.member_specs()
         for name, frame in (("X", X), ("y", y)):
             missing = {"unit_id", "year"} - set(frame.columns)
             if missing:
@@ -262,83 +490,124 @@ class DirectForecaster:
         targets = list(self.targets) if self.targets is not None else [c for c in y.columns if c not in skip]
         absent = [t for t in targets if t not in y.columns]
         if absent or not targets:
-            raise ConfigError(f"targets {absent or targets} are not columns of y; columns: {', '.join(y.columns)}")
+            raise ConfigError(f"targets {absent or targets} are not columns of y; columns: {', '.join(y.columns)}",
+                              parameter="targets")
         names = list(self.features) if self.features is not None else [c for c in X.columns
                                                                         if c not in ("unit_id", "year")]
         unknown = [f for f in names if f not in X.columns]
         if unknown:
-            raise ConfigError(f"features {unknown[:5]} are not columns of X")
+            raise ConfigError(f"features {unknown[:5]} are not columns of X", parameter="features")
         if self.break_column is not None and self.break_column not in y.columns:
-            raise ConfigError(f"break_column {self.break_column!r} is not a column of y")
+            raise ConfigError(f"break_column {self.break_column!r} is not a column of y", parameter="break_column")
         _lgb_params(self.params or {}, self.n_jobs, self.seed)
         return targets, names
 
-    def fit(self, X: pd.DataFrame, y: pd.DataFrame) -> DirectForecaster:
+    def calendar(self, y: pd.DataFrame) -> Calendar:
+        """The calendar of ``y``'s years (``step`` when given, else inferred)."""
+        return Calendar.of_years(y["year"], self.step)
+
+    def fit(self, X: pd.DataFrame, y: pd.DataFrame, *, reuse: Mapping[str, RollingFit] | None = None
+            ) -> DirectForecaster:
         """Fit on feature rows ``X`` (unit_id, year = origin t, features) and target levels ``y``
         (unit_id, year, targets[, break column]). Every pair with both years in ``y`` is used.
 
-        Per target, one :class:`RollingFit` fits the final model (cutoff = the target's last data year) and the
-        rolling calibration models in parallel: the same object, and so the same code, the backtest uses.
+        Per target, one :class:`RollingFit` fits the members at the last data year and at the earlier cutoffs
+        whose forecasts choose the weights and calibrate the intervals: the same object, and so the same code,
+        the backtest uses. ``reuse`` (target -> RollingFit, e.g. a backtest's ``rolls``) lends the member
+        forecasts of cutoffs already fitted on the same data with the same settings (checked; otherwise ignored),
+        so only the missing cutoffs are fitted; the result is identical.
         """
         targets, names = self._validate(X, y)
-        self.boosters_: dict[str, dict[int, lgb.Booster]] = {}
+        calendar = self.calendar(y)
+        specs = self.member_specs()
+        self.members_: dict[str, list[Member]] = {}
+        self.selection_: dict[str, Selection] = {}
         self.calibration_: dict[str, Calibration] = {}
         self.data_end_: dict[str, int] = {}
+        inputs = self._inputs(X, names, targets, calendar.step)
         for target in targets:
-            roll = self.rolling_fit(X, y, target, names)
+            roll = self.rolling_fit(X, y, target, names, specs=specs, calendar=calendar, inputs=inputs)
             end = roll.tm.last_year()
             if end is None:
                 raise ConfigError(f"target {target!r} has no positive values in y", parameter="targets")
-            cutoffs = [end, *roll.calibration_cutoffs(end)]
-            parallel_map(partial(_fit_cutoff, roll, end), cutoffs, self.n_jobs)
-            if end not in roll.models:
+            chosen = roll.available(specs)
+            lender = (reuse or {}).get(target)
+            if lender is not None and lender.compatible(roll):
+                roll.borrow(lender, chosen, before=end)
+            needed = [c for c in roll.required_cutoffs(end)
+                      if c == end or c not in roll.actual or any(c not in roll.pred[n] for n in chosen)]
+            roll.fit_cutoffs(needed, self.n_jobs, keep=end, names=chosen)
+            if not any(end in roll.pred[n] for n in chosen):
                 raise ConfigError(f"target {target!r}: fewer than {MIN_TRAIN_ROWS} (origin, target year) pairs "
-                                  "to train on; give more years of data")
-            self.boosters_[target] = roll.models[end]
-            self.calibration_[target] = roll.calibration(end)
-            self.data_end_[target] = end
+                                  "to train on; give more years of data", parameter="targets")
+            selection = roll.selection(end, chosen)
+            self.members_[target] = [roll.member(n, end) for n in selection.members]
+            self.selection_[target] = roll.in_years(selection)
+            self.calibration_[target] = roll.calibration_in_years(roll.calibration(end, chosen))
+            self.data_end_[target] = calendar.year(end)
         self.targets_ = targets
-        self.feature_names_ = names
+        self.feature_names_ = inputs
+        self.calendar_ = calendar
         return self
 
+    @staticmethod
+    def _inputs(X: pd.DataFrame, names: Sequence[str], targets: Sequence[str], step: int) -> list[str]:
+        """The feature columns members read: the LightGBM features and the drift features of the others."""
+        extra = [c for t in targets for c in linear_columns(t, step)]
+        return list(names) + [c for c in dict.fromkeys(extra) if c in X.columns and c not in names]
+
     def rolling_fit(self, X: pd.DataFrame, y: pd.DataFrame, target: str, names: Sequence[str] | None = None,
-                    units: pd.Index | None = None) -> RollingFit:
-        """A :class:`RollingFit` of one target with this forecaster's settings.
+                    units: pd.Index | None = None, specs: Sequence[MemberSpec] | None = None,
+                    calendar: Calendar | None = None, inputs: Sequence[str] | None = None) -> RollingFit:
+        """A :class:`RollingFit` of one target with this forecaster's settings (``specs``: the members it fits;
+        default this forecaster's members).
 
         ``units`` orders the target matrix (default: the sorted unit ids of ``y``); units without data add no
-        training rows, so the models do not depend on it.
+        training rows, so the models do not depend on it. ``X`` and ``y`` have calendar years.
         """
         if names is None:
             names = self._validate(X, y)[1]
+        calendar = calendar or self.calendar(y)
         if units is None:
             units = pd.Index(sorted(set(y["unit_id"].astype(str))))
         y = y.assign(unit_id=y["unit_id"].astype(str))
-        X = X.assign(unit_id=X["unit_id"].astype(str))
-        tm = target_matrix(y, target, self.break_column, units)
-        return RollingFit(tm, X, list(names), horizons=self.horizons, direct_horizons=self.direct_horizons,
-                          pooled=self.pooled, params=dict(self.params or {}), seed=self.seed,
-                          calibration_origins=self.calibration_origins)
+        X = calendar.to_periods(X.assign(unit_id=X["unit_id"].astype(str)))
+        tm = target_matrix(y, target, self.break_column, units, calendar)
+        groups = {g: list(v) for g, v in (self.feature_groups or {}).items()}
+        if inputs is None:
+            inputs = self._inputs(X, names, [target], calendar.step)
+        return RollingFit(tm, X, list(names), list(inputs),
+                          members=list(specs) if specs is not None else self.member_specs(), groups=groups,
+                          horizons=self.horizons, direct_horizons=self.direct_horizons,
+                          params=dict(self.params or {}), seed=self.seed,
+                          calibration_origins=self.calibration_origins, selection_origins=self.selection_origins)
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "members_"):
+            raise ConfigError("DirectForecaster is not fitted: call fit(X, y) first")
 
     def predict_growth(self, X: pd.DataFrame, target: str) -> np.ndarray:
         """Log growth forecasts for each row of ``X`` (rows x horizons, log points)."""
+        self._check_fitted()
         matrix = X.reindex(columns=self.feature_names_).to_numpy(float)
-        return predict_growth(self.boosters_[target], matrix, self.horizons, self.direct_horizons)
+        sel = self.selection_[target]
+        return combined_growth(self.members_[target], sel.weights, matrix, self.horizons, self.direct_horizons,
+                               self.calendar_.step)
 
     def predict(self, X: pd.DataFrame) -> pd.DataFrame:
         """Forecasts from each feature row of ``X`` (origin year t = ``year``), in levels.
 
-        Returns one row per (unit_id, year, target, horizon) with ``target_year`` = year + horizon,
+        Returns one row per (unit_id, year, target, horizon) with ``target_year`` = year + horizon * step,
         ``growth`` (log points), ``point`` and ``lower80``/``upper80``/``lower90``/``upper90`` in the target's
         unit. The level at ``t`` is read from the feature ``<target>_log`` (log of the target at t).
         """
-        if not hasattr(self, "boosters_"):
-            raise ConfigError("DirectForecaster is not fitted: call fit(X, y) first")
+        self._check_fitted()
         return forecast_frame(X, self.targets_, self.horizons, lambda t: self.predict_growth(X, t),
-                              {t: c.quantiles for t, c in self.calibration_.items()})
+                              {t: c.quantiles for t, c in self.calibration_.items()}, self.calendar_.step)
 
 
 def origin_rows(tm: TargetMatrix, X: pd.DataFrame, names: Sequence[str], origin: int) -> np.ndarray:
-    """Feature rows of origin year ``origin`` aligned to the target matrix's units (units x features)."""
+    """Feature rows of origin period ``origin`` aligned to the target matrix's units (units x features)."""
     return X[X["year"] == origin].set_index("unit_id").reindex(tm.units)[list(names)].to_numpy(float)
 
 
@@ -347,56 +616,349 @@ def actual_growth(tm: TargetMatrix, origin: int, horizons: int) -> np.ndarray:
     return np.column_stack([tm.growth(origin, h) for h in range(1, horizons + 1)])
 
 
-def _fit_cutoff(roll: RollingFit, keep_cutoff: int, cutoff: int) -> bool:
-    return roll.fit_at(cutoff, keep=cutoff == keep_cutoff)
-
-
 class RollingFit:
-    r"""One target's models fitted at several cutoffs: the one training loop of tiecast.
+    r"""One target's members fitted at several cutoffs: the one training loop of tiecast.
 
-    A model at cutoff ``c`` is trained on the pairs with ``t + h <= c`` and forecasts from origin ``c``; its
-    forecast errors (actual minus forecast log growth, known once ``c + h`` is observed) are the conformal
-    scores of later models. The backtest evaluates the model at each test origin ``o`` with the calibration of
-    :meth:`calibration`\ (o); :meth:`DirectForecaster.fit` keeps the model at the last data year with
-    :meth:`calibration`\ (end). Both therefore run exactly the same code with the same settings.
+    A member at cutoff ``c`` is trained on the pairs with ``t + h <= c`` and forecasts from origin ``c``; its
+    forecast errors (known once ``c + h`` is observed) choose the weights of later origins (:meth:`selection`)
+    and, combined with the weights chosen at ``c``, are the conformal scores of later origins
+    (:meth:`calibration`). The backtest evaluates :meth:`forecast`\ (o) at each test origin ``o``;
+    :meth:`DirectForecaster.fit` keeps the members at the last data period with the selection and calibration
+    of that period. Both therefore run exactly the same code with the same settings. All years are periods
+    of ``tm.calendar`` (calendar years for yearly data).
 
-    ``pred[c]`` / ``residuals[c]``: units x horizons log growth forecasts from origin ``c`` and their errors;
-    ``models[c]``: the boosters of cutoffs fitted with ``keep=True``.
+    ``pred[member][c]``: units x direct horizons log growth forecasts of a member from origin ``c``;
+    ``actual[c]``: the observed growth (units x horizons); ``models[member][c]``: boosters kept at ``c``.
     """
 
-    def __init__(self, tm: TargetMatrix, X: pd.DataFrame, names: list[str], *, horizons: int,
-                 direct_horizons: int, pooled: bool, params: dict[str, Any], seed: int,
-                 calibration_origins: int) -> None:
-        self.tm, self.X, self.names = tm, X, names
+    def __init__(self, tm: TargetMatrix, X: pd.DataFrame, names: list[str], inputs: list[str], *,
+                 members: Sequence[MemberSpec], groups: dict[str, list[str]], horizons: int,
+                 direct_horizons: int, params: dict[str, Any], seed: int, calibration_origins: int,
+                 selection_origins: int) -> None:
+        self.tm, self.X, self.names, self.inputs = tm, X, names, inputs
+        self.step = tm.calendar.step
         self.horizons = horizons
         self.direct = min(horizons, direct_horizons)
         self.direct_horizons = direct_horizons
-        self.pooled, self.params, self.seed = pooled, params, seed
+        self.params, self.seed = params, seed
         self.calibration_origins = calibration_origins
-        self.table = PairTable.build(tm, X, names, self.direct)
-        self.pred: dict[int, np.ndarray] = {}
-        self.residuals: dict[int, np.ndarray] = {}
-        self.models: dict[int, dict[int, lgb.Booster]] = {}
+        self.selection_origins = selection_origins
+        self.groups = groups
+        self.specs: dict[str, MemberSpec] = {}
+        self.columns: dict[str, list[int] | None] = {}
+        self.rates: dict[str, int | None] = {}
+        for spec in members:
+            self.add_member(spec)
+        self.table = PairTable.build(tm, X, inputs, self.direct)
+        self.pred: dict[str, dict[int, np.ndarray]] = {n: {} for n in self.specs}
+        self.actual: dict[int, np.ndarray] = {}
+        self.models: dict[str, dict[int, dict[int, lgb.Booster]]] = {n: {} for n in self.specs}
+        self.coefs: dict[str, dict[int, list[float]]] = {n: {} for n in self.specs}
+        self._rows: dict[int, np.ndarray] = {}
+        self._trained: dict[int, np.ndarray] = {}
+        self._supported: dict[int, np.ndarray] = {}
+        self.used_columns: dict[str, dict[int, list[int] | None]] = {n: {} for n in self.specs}
+        self._selections: dict[tuple[int, tuple[str, ...]], Selection] = {}
+        self._combined: dict[tuple[int, tuple[str, ...]], np.ndarray] = {}
 
-    def calibration_cutoffs(self, origin: int) -> list[int]:
-        """Earlier cutoffs whose errors calibrate the model of ``origin``: enough for every direct horizon."""
-        return list(range(origin - 1, origin - self.direct - self.calibration_origins, -1))
-
-    def fit_at(self, cutoff: int, keep: bool = False) -> bool:
-        """Fit the model of ``cutoff`` (single-threaded), forecast from origin ``cutoff``; False without data."""
-        boosters = fit_boosters(self.table, cutoff, self.direct, self.pooled, self.params, 1, self.seed)
-        if not boosters:
+    def compatible(self, other: RollingFit) -> bool:
+        """Whether ``other`` fits members on the same data with the same settings (its forecasts are ours)."""
+        same = (self.tm.target == other.tm.target and self.tm.calendar == other.tm.calendar
+                and self.horizons == other.horizons and self.direct_horizons == other.direct_horizons
+                and {**DEFAULT_PARAMS, **self.params} == {**DEFAULT_PARAMS, **other.params}
+                and self.seed == other.seed and self.names == other.names
+                and self.inputs == other.inputs and self.tm.units.equals(other.tm.units)
+                and np.array_equal(self.tm.log, other.tm.log, equal_nan=True)
+                and np.array_equal(self.tm.segment, other.tm.segment))
+        if not same:
             return False
-        rows = origin_rows(self.tm, self.X, self.names, cutoff)
-        pred = predict_growth(boosters, rows, self.horizons, self.direct)
-        self.pred[cutoff] = pred
-        self.residuals[cutoff] = actual_growth(self.tm, cutoff, self.horizons) - pred
-        if keep:
-            self.models[cutoff] = boosters
+        cols = ["unit_id", "year", *self.inputs]
+        mine = self.X[cols].sort_values(["unit_id", "year"]).reset_index(drop=True)
+        theirs = other.X[cols].sort_values(["unit_id", "year"]).reset_index(drop=True)
+        return bool(mine.equals(theirs))
+
+    def borrow(self, other: RollingFit, names: Sequence[str], before: int) -> None:
+        """Take ``other``'s forecasts (and what they were fitted on) of members ``names`` at cutoffs before
+        ``before`` (requires :meth:`compatible`)."""
+        for name in names:
+            if name not in other.specs or other.specs[name] != self.specs.get(name):
+                continue
+            for c, pred in other.pred[name].items():
+                if c < before:
+                    self.pred[name][c] = pred
+                    if c in other.used_columns.get(name, {}):
+                        self.used_columns[name][c] = other.used_columns[name][c]
+                    if c in other.coefs.get(name, {}):
+                        self.coefs[name][c] = other.coefs[name][c]
+        for c, actual in other.actual.items():
+            if c < before:
+                self.actual[c] = actual
+
+    def add_member(self, spec: MemberSpec) -> bool:
+        """Register a member if the data allow it (its groups exist and leave features, its rate exists)."""
+        if spec.name in self.specs:
+            return True
+        position = {n: i for i, n in enumerate(self.inputs)}
+        if spec.kind == "gbm":
+            dropped: set[str] = set()
+            for g in spec.drop:
+                if not self.groups.get(g):
+                    return False
+                dropped |= set(self.groups[g])
+            cols = [position[n] for n in self.names if n not in dropped]
+            if not cols or (spec.drop and len(cols) == len(self.names)):
+                return False
+            rate = position.get(rate_column(self.tm.target, "drift_recent")) if spec.anchored else None
+            if spec.anchored and rate is None:
+                return False
+            self.columns[spec.name] = None if len(cols) == len(self.inputs) else cols
+            self.rates[spec.name] = rate
+        elif spec.kind == "linear":
+            wanted = linear_columns(self.tm.target, self.step)
+            if any(c not in position for c in wanted):
+                return False
+            self.columns[spec.name], self.rates[spec.name] = [position[c] for c in wanted], None
+        elif spec.kind in ("drift", "drift_recent"):
+            rate = position.get(rate_column(self.tm.target, spec.kind))
+            if rate is None:
+                return False
+            self.columns[spec.name], self.rates[spec.name] = None, rate
+        else:
+            self.columns[spec.name], self.rates[spec.name] = None, None
+        self.specs[spec.name] = spec
+        if hasattr(self, "pred"):
+            self.pred.setdefault(spec.name, {})
+            self.models.setdefault(spec.name, {})
+            self.coefs.setdefault(spec.name, {})
+            self.used_columns.setdefault(spec.name, {})
         return True
 
-    def calibration(self, origin: int) -> Calibration:
-        """Conformal quantiles for the model of ``origin`` from the errors of cutoffs ``c < origin`` known by
-        ``origin`` (``c + h <= origin``)."""
-        earlier = {c: r for c, r in self.residuals.items() if c < origin}
-        return conformal_quantiles(earlier, origin, self.horizons, self.direct_horizons, self.calibration_origins)
+    def available(self, specs: Iterable[MemberSpec]) -> list[str]:
+        """Names of the members of ``specs`` this fit can use, in order."""
+        return list(dict.fromkeys(s.name for s in specs if s.name in self.specs))
+
+    def required_cutoffs(self, origin: int) -> list[int]:
+        """Cutoffs whose forecasts :meth:`forecast`\\ (origin) uses: the origin, the calibration origins and the
+        inner origins of their weights."""
+        span = 2 * self.direct + self.calibration_origins + self.selection_origins - 2
+        return list(range(origin, origin - span - 1, -1))
+
+    def _origin_rows(self, cutoff: int) -> np.ndarray:
+        if cutoff not in self._rows:
+            self._rows[cutoff] = origin_rows(self.tm, self.X, self.inputs, cutoff)
+        return self._rows[cutoff]
+
+    def member(self, name: str, cutoff: int) -> Member:
+        """The member as fitted at ``cutoff`` (boosters kept with ``keep``)."""
+        return Member(name, self.models[name].get(cutoff, {}), self.used_columns[name].get(cutoff, self.columns[name]),
+                      self.rates[name], self.coefs[name].get(cutoff))
+
+    def supported(self, cutoff: int) -> np.ndarray:
+        """Per input column, whether it is observed in FEATURE_MIN_YEARS+ origin years of the pairs at ``cutoff``."""
+        if cutoff not in self._supported:
+            keep = self.table.select(cutoff)
+            years = self.table.year[keep]
+            seen = np.isfinite(self.table.X[keep])
+            counts = np.array([len(np.unique(years[seen[:, j]])) for j in range(seen.shape[1])])
+            self._supported[cutoff] = counts >= FEATURE_MIN_YEARS
+        return self._supported[cutoff]
+
+    def _gbm_columns(self, name: str, cutoff: int) -> list[int] | None:
+        """The member's columns that are supported at ``cutoff`` (None: all inputs)."""
+        cols = self.columns[name]
+        ok = self.supported(cutoff)
+        chosen = [c for c in (range(len(self.inputs)) if cols is None else cols) if ok[c]]
+        return None if len(chosen) == len(self.inputs) else chosen
+
+    def fit_at(self, cutoff: int, names: Sequence[str] | None = None, keep: bool = False) -> bool:
+        """Fit members (default all) at ``cutoff`` (single-threaded) and forecast from origin ``cutoff``.
+
+        Returns False when no member could be trained (no data)."""
+        rows = self._origin_rows(cutoff)
+        if cutoff not in self.actual:
+            self.actual[cutoff] = actual_growth(self.tm, cutoff, self.horizons)
+        fitted = False
+        for name in names if names is not None else list(self.specs):
+            spec = self.specs[name]
+            boosters: dict[int, lgb.Booster] = {}
+            coef = None
+            cols_used = self.columns[name]
+            if spec.kind == "gbm":
+                cols_used = self._gbm_columns(name, cutoff)
+                if cols_used is not None and not cols_used:
+                    continue
+                boosters = fit_boosters(self.table, cutoff, self.direct, spec.pooled, self.params, 1, self.seed,
+                                        cols_used, self.rates[name], self.step)
+                if not boosters:
+                    continue
+                self.used_columns[name][cutoff] = cols_used
+            elif spec.kind == "linear":
+                cols = self.columns[name]
+                assert cols is not None
+                coef = fit_linear(self.table, cutoff, self.direct, cols, self.step)
+                if coef is None:
+                    continue
+                self.coefs[name][cutoff] = coef
+            elif not np.isfinite(rows).any():
+                continue
+            member = Member(name, boosters, cols_used, self.rates[name], coef)
+            self.pred[name][cutoff] = member_growth(member, rows, self.direct, self.step)
+            if keep:
+                self.models[name][cutoff] = boosters
+            fitted = True
+        return fitted
+
+    def fit_cutoffs(self, cutoffs: Iterable[int], n_jobs: int, keep: int | None = None,
+                    names: Sequence[str] | None = None, advance: Callable[[float], None] | None = None) -> None:
+        """Fit members at every cutoff (LightGBM fits in parallel; baselines are cheap); ``keep``: the cutoff
+        whose boosters are kept."""
+        cutoffs = list(cutoffs)
+        chosen = list(names) if names is not None else list(self.specs)
+        gbm = [n for n in chosen if self.specs[n].kind == "gbm"]
+        rest = [n for n in chosen if self.specs[n].kind != "gbm"]
+        for c in cutoffs:
+            self.fit_at(c, rest, keep=c == keep)
+        tasks = [(c, n) for c in cutoffs for n in gbm]
+        share = 1 / max(len(gbm), 1)
+
+        def one(task: tuple[int, str]) -> None:
+            self.fit_at(task[0], [task[1]], keep=task[0] == keep)
+            if advance is not None:
+                advance(share)
+
+        parallel_map(one, tasks, n_jobs)
+
+    def trained_years(self, cutoff: int) -> np.ndarray:
+        """Per direct horizon, the number of origin years with training pairs at ``cutoff``."""
+        if cutoff not in self._trained:
+            keep = self.table.select(cutoff)
+            self._trained[cutoff] = np.array([len(np.unique(self.table.year[keep & (self.table.h == h)]))
+                                              for h in range(1, self.direct + 1)])
+        return self._trained[cutoff]
+
+    def _block(self, names: Sequence[str], c: int, h: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Member forecasts and actuals of inner origin ``c`` at horizon ``h`` (rows with all finite); None
+        when a member has no forecast there or the LightGBM members had too few years of horizon-h pairs."""
+        if c not in self.actual or any(c not in self.pred[n] for n in names):
+            return None
+        if any(self.specs[n].kind == "gbm" for n in names) and self.trained_years(c)[h - 1] < SELECTION_MIN_YEARS:
+            return None
+        P = np.column_stack([self.pred[n][c][:, h - 1] for n in names])
+        a = self.actual[c][:, h - 1]
+        ok = np.isfinite(a) & np.isfinite(P).all(axis=1)
+        if not ok.any():
+            return None
+        idx = np.flatnonzero(ok)
+        if len(idx) > SELECTION_MAX_UNITS:
+            idx = idx[np.linspace(0, len(idx) - 1, SELECTION_MAX_UNITS).astype(int)]
+        return P[idx], a[idx]
+
+    def selection(self, origin: int, names: Sequence[str]) -> Selection:
+        """Weights of members ``names`` per direct horizon for the forecast of ``origin``, fitted on the inner
+        origins ``c`` with ``c + h <= origin`` (the latest ``selection_origins``; nothing after ``origin``)."""
+        key = (origin, tuple(names))
+        if key in self._selections:
+            return self._selections[key]
+        names = [n for n in names if n in self.specs]
+        sel = Selection(members=list(names))
+        for h in range(1, self.direct + 1):
+            live = np.array([origin in self.pred[n] and bool(np.isfinite(self.pred[n][origin][:, h - 1]).any())
+                             for n in names])
+            if not live.any():
+                sel.notes[h] = "no member forecasts this horizon"
+                continue
+            prior = self._prior(names, live)
+            used = [n for n, ok in zip(names, live, strict=True) if ok]
+            window = range(origin - h - self.selection_origins + 1, origin - h + 1)
+            blocks = {c: b for c in window if (b := self._block(used, c, h)) is not None}
+            if blocks:
+                w_used, err, loss = fit_weights(list(blocks.values()), prior[live])
+                n = len(blocks)
+                w_used = (n * w_used + SELECTION_PRIOR * prior[live]) / (n + SELECTION_PRIOR)
+                w = np.zeros(len(names))
+                w[live] = w_used
+                sel.weights[h] = [float(v) for v in w]
+                sel.origins[h] = sorted(blocks)
+                sel.errors[h] = {**{n: float(e) for n, e in zip(used, err, strict=True)}, "fitted": loss}
+                sel.notes[h] = f"fitted on origins {', '.join(map(str, sorted(blocks)))}"
+                continue
+            shorter = [k for k in range(h - 1, 0, -1) if sel.origins.get(k)]
+            if shorter:
+                w = np.array(sel.weights[shorter[0]]) * live
+                w = w / w.sum() if w.sum() > 0 else prior
+                sel.weights[h] = [float(v) for v in w]
+                sel.origins[h] = []
+                sel.notes[h] = f"weights of h={shorter[0]} (no inner origin for h={h})"
+            else:
+                sel.weights[h] = [float(v) for v in prior]
+                sel.origins[h] = []
+                sel.notes[h] = f"prior {names[int(np.argmax(prior))]} (no inner origin)"
+        self._selections[key] = sel
+        return sel
+
+    @staticmethod
+    def _prior(names: Sequence[str], live: np.ndarray) -> np.ndarray:
+        """The weights without evidence: all on the first live member (``gbm`` by default)."""
+        prior = np.zeros(len(names))
+        prior[int(np.flatnonzero(live)[0])] = 1.0
+        return prior
+
+    def combined(self, cutoff: int, names: Sequence[str]) -> np.ndarray | None:
+        """Combined log growth forecasts from ``cutoff`` (units x horizons) with the weights chosen at
+        ``cutoff``; None when no member forecasts from it."""
+        key = (cutoff, tuple(names))
+        if key in self._combined:
+            return self._combined[key]
+        sel = self.selection(cutoff, names)
+        if not sel.weights:
+            return None
+        out = np.full((len(self.tm.units), self.horizons), np.nan)
+        total = np.zeros((len(self.tm.units), self.direct))
+        known = np.zeros(self.direct, dtype=bool)
+        for h, w in sel.weights.items():
+            known[h - 1] = True
+            for name, wm in zip(sel.members, w, strict=True):
+                if wm > 0:
+                    total[:, h - 1] += wm * self.pred[name][cutoff][:, h - 1]
+        out[:, :self.direct] = np.where(known[None, :], total, np.nan)
+        for h in range(self.direct + 1, self.horizons + 1):
+            out[:, h - 1] = out[:, self.direct - 1] + out[:, h - self.direct - 1]
+        self._combined[key] = out
+        return out
+
+    def calibration(self, origin: int, names: Sequence[str]) -> Calibration:
+        """Conformal quantiles for the forecast of ``origin`` from the errors of the combined forecasts of
+        cutoffs ``c < origin`` known by ``origin`` (``c + h <= origin``), inside the calibration window."""
+        first = origin - self.direct - self.calibration_origins + 1
+        residuals = {}
+        for c in range(first, origin):
+            comb = self.combined(c, names)
+            if comb is not None and c in self.actual:
+                residuals[c] = self.actual[c] - comb
+        return conformal_quantiles(residuals, origin, self.horizons, self.direct_horizons, self.calibration_origins)
+
+    def forecast(self, origin: int, names: Sequence[str]) -> tuple[np.ndarray | None, Calibration, Selection]:
+        """Combined growth forecasts of ``origin`` (units x horizons), their calibration and selection."""
+        return self.combined(origin, names), self.calibration(origin, names), self.selection(origin, names)
+
+    def in_years(self, sel: Selection) -> Selection:
+        """``sel`` with its origins in calendar years."""
+        cal = self.tm.calendar
+        return replace(sel, origins={h: [cal.year(c) for c in cs] for h, cs in sel.origins.items()},
+                       notes={h: _years_in_note(n, cal) for h, n in sel.notes.items()})
+
+    def calibration_in_years(self, c: Calibration) -> Calibration:
+        cal = self.tm.calendar
+        return replace(c, origins={h: [cal.year(o) for o in os] for h, os in c.origins.items()},
+                       notes={h: _years_in_note(n, cal) for h, n in c.notes.items()})
+
+
+def _years_in_note(note: str, calendar: Calendar) -> str:
+    """Rewrite 'origins 3, 4' (periods) in a note as calendar years."""
+    if calendar.yearly or "origins " not in note:
+        return note
+    head, _, tail = note.partition("origins ")
+    years = []
+    for part in tail.split(", "):
+        years.append(str(calendar.year(int(part))) if part.strip().isdigit() else part)
+    return head + "origins " + ", ".join(years)

@@ -1,4 +1,5 @@
-"""Comparison tables and files of a backtest (``metrics.csv`` and PNG plots), written atomically."""
+"""Comparison tables and files of a backtest (``metrics.csv``, ``forecasts.csv``, ``comparison.txt``, PNG
+plots), written atomically."""
 
 from __future__ import annotations
 
@@ -14,14 +15,16 @@ from rich.table import Table
 from tiecast.common import ConfigError, atomic_write, write_table
 from tiecast.features import Dataset
 
-from ._backtest import METHODS, METRIC_COLUMNS, BacktestResult
+from ._backtest import ABLATIONS, BACKTEST_FORECAST_COLUMNS, METHODS, METRIC_COLUMNS, BacktestResult
 from ._baselines import BASELINES
 
-__all__ = ["comparison_tables", "comparison_text", "improvement", "write_backtest"]
+__all__ = ["comparison_tables", "comparison_text", "improvement", "selection_frame", "selection_tables",
+           "write_backtest"]
 
 
 def improvement(result: BacktestResult, target: str, group: str = "all") -> pd.DataFrame:
-    """Per horizon: tiecast MAPE, the best baseline/peer and its MAPE, relative gain (%), ablation MAPE."""
+    """Per horizon: tiecast MAPE, the best baseline/peer and its MAPE, relative gain (%), and for each ablation
+    its MAPE and the gain of the group (``noties``/``ties_gain_pct``, ``nomigration``/``migration_gain_pct``)."""
     s = result.summary(group)
     s = s[s["target"] == target].pivot_table(index="horizon", columns="method", values="mape")
     if s.empty or "tiecast" not in s:
@@ -31,9 +34,10 @@ def improvement(result: BacktestResult, target: str, group: str = "all") -> pd.D
     best_value = s[others].min(axis=1)
     out = pd.DataFrame({"tiecast": s["tiecast"], "best_other": best, "best_other_mape": best_value,
                         "gain_pct": 100 * (1 - s["tiecast"] / best_value)})
-    if "tiecast_noties" in s:
-        out["noties"] = s["tiecast_noties"]
-        out["ties_gain_pct"] = 100 * (1 - s["tiecast"] / s["tiecast_noties"])
+    for method, group in ABLATIONS.items():
+        if method in s:
+            out[f"no{group}"] = s[method]
+            out[f"{group}_gain_pct"] = 100 * (1 - s["tiecast"] / s[method])
     return out.reset_index()
 
 
@@ -84,13 +88,39 @@ def comparison_tables(result: BacktestResult) -> list[Table]:
             if imp.empty:
                 continue
             it = Table(title=f"{target}: tiecast vs the best other method — {group}", title_justify="left")
-            for col in ("h", "tiecast", "best other", "its MAPE", "gain", "no-ties", "ties gain"):
+            ablated = [a for a in ABLATIONS.values() if f"no{a}" in imp.columns]
+            for col in ("h", "tiecast", "best other", "its MAPE", "gain",
+                        *[c for a in ablated for c in (f"no-{a}", f"{a} gain")]):
                 it.add_column(col, justify="right")
-            for row in imp.itertuples(index=False):
-                it.add_row(str(row.horizon), f"{row.tiecast:.3f}", str(row.best_other), f"{row.best_other_mape:.3f}",
-                           f"{row.gain_pct:+.1f}%", _fmt(getattr(row, "noties", np.nan), 3),
-                           f"{row.ties_gain_pct:+.1f}%" if hasattr(row, "ties_gain_pct") else "-")
+            for rec in imp.to_dict("records"):
+                cells = [str(rec["horizon"]), f"{rec['tiecast']:.3f}", str(rec["best_other"]),
+                         f"{rec['best_other_mape']:.3f}", f"{rec['gain_pct']:+.1f}%"]
+                for a in ablated:
+                    cells += [_fmt(rec[f"no{a}"], 3), f"{rec[f'{a}_gain_pct']:+.1f}%"]
+                it.add_row(*cells)
             tables.append(it)
+    return tables
+
+
+def selection_tables(result: BacktestResult) -> list[Table]:
+    """Per target, tiecast's weights at the last backtest origin by horizon and the inner origins they were
+    chosen on (why tiecast forecasts what it does)."""
+    tables = []
+    for target, by_origin in result.selection.items():
+        if not by_origin:
+            continue
+        origin = max(by_origin)
+        sel = by_origin[origin]
+        t = Table(title=f"{target}: tiecast's weights at origin {origin} (chosen on inner origins before it)",
+                  title_justify="left")
+        t.add_column("h", justify="right")
+        for member in sel.members:
+            t.add_column(member, justify="right")
+        t.add_column("inner origins / how")
+        for h, weights in sel.weights.items():
+            how = ", ".join(map(str, sel.origins.get(h, []))) or sel.notes.get(h, "")
+            t.add_row(str(h), *[f"{w:.2f}" if w > 0 else "-" for w in weights], how)
+        tables.append(t)
     return tables
 
 
@@ -100,13 +130,32 @@ def comparison_text(result: BacktestResult, width: int = 110) -> str:
     console = Console(file=buffer, width=width, force_terminal=False, color_system=None, highlight=False)
     for plan in result.plans.values():
         console.print(plan.note, soft_wrap=True)
-    for table in comparison_tables(result):
+    for table in [*comparison_tables(result), *selection_tables(result)]:
         console.print(table)
     return buffer.getvalue()
 
 
+def selection_frame(result: BacktestResult) -> pd.DataFrame:
+    """tiecast's weights per target, test origin, horizon and member, with the inner origins they were chosen
+    on (calendar years) and how (``note``)."""
+    rows = []
+    for target, by_origin in result.selection.items():
+        for origin, sel in by_origin.items():
+            for h, weights in sel.weights.items():
+                inner = ",".join(map(str, sel.origins.get(h, [])))
+                for member, w in zip(sel.members, weights, strict=True):
+                    rows.append({"target": target, "origin": origin, "horizon": h, "member": member,
+                                 "weight": round(float(w), 6), "inner_origins": inner,
+                                 "inner_error": sel.errors.get(h, {}).get(member, np.nan),
+                                 "note": sel.notes.get(h, "")})
+    return pd.DataFrame(rows, columns=["target", "origin", "horizon", "member", "weight", "inner_origins",
+                                       "inner_error", "note"])
+
+
 def write_backtest(result: BacktestResult, ds: Dataset, out: str | Path) -> list[Path]:
-    """Write ``metrics.csv`` (exactly METRIC_COLUMNS), ``comparison.txt`` and the PNG plots into ``out``."""
+    """Write ``metrics.csv`` (exactly METRIC_COLUMNS), ``forecasts.csv`` (BACKTEST_FORECAST_COLUMNS: every method's
+    forecast of every unit, origin and horizon with the actual), ``selection.csv`` (tiecast's weights),
+    ``comparison.txt`` and the PNG plots into ``out``."""
     from ._plots import write_plots
 
     folder = Path(out)
@@ -116,9 +165,11 @@ def write_backtest(result: BacktestResult, ds: Dataset, out: str | Path) -> list
         raise ConfigError(f"output folder {out}: cannot create it ({exc})", parameter="out") from exc
     if not folder.is_dir():
         raise ConfigError(f"output folder {out} is not a folder", parameter="out")
-    written = [folder / "metrics.csv", folder / "comparison.txt"]
+    written = [folder / "metrics.csv", folder / "forecasts.csv", folder / "selection.csv", folder / "comparison.txt"]
     write_table(result.metrics[METRIC_COLUMNS], written[0])
+    write_table(result.forecasts.reindex(columns=BACKTEST_FORECAST_COLUMNS), written[1])
+    write_table(selection_frame(result), written[2])
     text = comparison_text(result)
-    atomic_write(written[1], lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(written[3], lambda tmp: tmp.write_text(text, encoding="utf-8"))
     written += write_plots(result, ds, folder)
     return written

@@ -29,7 +29,7 @@ import pandas as pd
 from tiecast.common import ConfigError, TrackingError, stage
 from tiecast.features import Dataset, PanelFeatures, build_features
 
-from ._backtest import METHODS, BacktestResult, backtest
+from ._backtest import BACKTEST_FORECAST_COLUMNS, METHODS, BacktestResult, backtest
 from ._model import DEFAULT_PARAMS, DirectForecaster
 
 __all__ = ["PromotionResult", "TrainResult", "artifact_location", "git_commit", "model_name", "promote",
@@ -155,12 +155,45 @@ def _metrics_to_log(result: BacktestResult, ds: Dataset) -> dict[str, float]:
     return out
 
 
+def selection_record(forecaster: DirectForecaster) -> dict[str, Any]:
+    """The final model's combination per target and horizon: members' weights, the inner origins (calendar
+    years) they were chosen on, each member's mean absolute log error there and how (note)."""
+    out: dict[str, Any] = {}
+    for target, sel in forecaster.selection_.items():
+        out[target] = {
+            "members": sel.members,
+            "horizons": {str(h): {"weights": dict(zip(sel.members, [round(v, 6) for v in w], strict=True)),
+                                  "inner_origins": sel.origins.get(h, []),
+                                  "inner_errors": {k: round(v, 6) for k, v in sel.errors.get(h, {}).items()},
+                                  "note": sel.notes.get(h, "")}
+                         for h, w in sel.weights.items()},
+        }
+    return out
+
+
+def _selection_params(forecaster: DirectForecaster) -> dict[str, str]:
+    """MLflow parameters: ``weights_<target>_h<h>`` (non-zero member weights) and ``selected_on_<target>_h<h>``
+    (the inner origins, or how the weights were set without them)."""
+    out: dict[str, str] = {}
+    for target, sel in forecaster.selection_.items():
+        for h, weights in sel.weight_table().items():
+            out[f"weights_{target}_h{h}"] = ",".join(f"{m}:{w:g}" for m, w in weights.items())
+            origins = sel.origins.get(h, [])
+            out[f"selected_on_{target}_h{h}"] = ",".join(map(str, origins)) if origins else sel.notes.get(h, "")
+    return out
+
+
 def _write_artifacts(folder: Path, result: BacktestResult, ds: Dataset, pf: PanelFeatures,
-                     latest: pd.DataFrame, comparison: str) -> None:
+                     latest: pd.DataFrame, comparison: str, forecaster: DirectForecaster) -> None:
+    from ._output import selection_frame
     from ._plots import write_plots
 
     pf.catalog_frame().to_csv(folder / "features.csv", index=False)
     result.metrics.to_csv(folder / "metrics.csv", index=False)
+    result.forecasts.reindex(columns=BACKTEST_FORECAST_COLUMNS).to_csv(folder / "forecasts.csv", index=False)
+    selection_frame(result).to_csv(folder / "selection_backtest.csv", index=False)
+    (folder / "selection.json").write_text(json.dumps(selection_record(forecaster), indent=1, ensure_ascii=False),
+                                           encoding="utf-8")
     for group in ("all", "small_mid"):
         result.summary(group).to_csv(folder / f"summary_{group}.csv", index=False)
     (folder / "comparison.txt").write_text(comparison, encoding="utf-8")
@@ -187,31 +220,36 @@ def _latest_forecasts(forecaster: DirectForecaster, pf: PanelFeatures) -> pd.Dat
 def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, targets: Sequence[str] | None = None,
                        origins: Sequence[int] | None = None, horizons: int = 5,
                        params: dict[str, Any] | None = None, tune: bool = False, seed: int = 0, n_jobs: int = 2,
-                       progress: bool = False, comparison: str = "") -> TrainResult:
+                       progress: bool = False, comparison: str = "",
+                       members: Sequence[str] | None = None) -> TrainResult:
     """Backtest, fit the final model on all data, log everything to MLflow and register ``challenger``.
 
     Logs parameters, the dataset fingerprint and git commit (tags), the feature list with groups, backtest
-    metrics per target, horizon and group (interval coverage included), tables and plots as artifacts, and the
-    fitted model as one pyfunc model registered as ``tiecast-<dataset>`` with the alias ``challenger``.
+    metrics per target, horizon and group (interval coverage included), the final model's combination
+    (parameters ``weights_<target>_h<h>`` and ``selected_on_<target>_h<h>``, artifact ``backtest/selection.json``;
+    the backtest's weights per origin in ``backtest/selection_backtest.csv``), tables and plots as artifacts,
+    and the fitted model as one pyfunc model registered as ``tiecast-<dataset>`` with the alias ``challenger``.
     """
     import mlflow
     from mlflow.models import infer_signature
 
-    from ._pyfunc import TiecastPyfunc
+    from ._pyfunc import TiecastPyfunc, member_payload
 
     client = _client()
     pf = features if features is not None else build_features(ds, progress=progress)
     result = backtest(ds, pf, targets=targets, origins=origins, horizons=horizons, params=params, tune=tune,
-                      seed=seed, n_jobs=n_jobs, progress=progress)
+                      members=members, seed=seed, n_jobs=n_jobs, progress=progress)
     fit_targets = [t for t, p in result.plans.items() if p.origins]
     if not fit_targets:
         raise ConfigError("no target has enough data to train on: " + "; ".join(p.note for p in result.plans.values()))
     overrides = {k: v for k, v in result.params.items() if DEFAULT_PARAMS.get(k) != v}
     y_cols = ["unit_id", "year", *fit_targets] + ([ds.break_column] if ds.break_column else [])
     with stage(progress, "final model", len(fit_targets)) as advance:
-        forecaster = DirectForecaster(targets=fit_targets, horizons=horizons,
-                                      params=overrides, break_column=ds.break_column, n_jobs=n_jobs, seed=seed)
-        forecaster.fit(pf.frame, ds.panel[y_cols])
+        forecaster = DirectForecaster(targets=fit_targets, horizons=horizons, features=pf.names,
+                                      feature_groups=pf.groups(), members=members, params=overrides,
+                                      break_column=ds.break_column, step=ds.step, n_jobs=n_jobs, seed=seed)
+        # The backtest's member forecasts of earlier cutoffs are reused where its settings match (same result).
+        forecaster.fit(pf.frame, ds.panel[y_cols], reuse=result.rolls)
         advance(len(fit_targets))
     latest = _latest_forecasts(forecaster, pf)
     name = model_name(ds.name)
@@ -228,21 +266,26 @@ def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, ta
                                        for t, p in result.plans.items()}
         plan_params.update({f"horizons_{t}": p.horizons for t, p in result.plans.items()})
         mlflow.log_params({**{f"lgbm_{k}": v for k, v in result.params.items()}, "horizons": horizons,
-                           "seed": seed, "n_jobs": n_jobs, "tune": tune, "pooled": forecaster.pooled,
+                           "seed": seed, "n_jobs": n_jobs, "tune": tune,
+                           "members": ",".join(s.name for s in forecaster.member_specs()),
+                           "selection_origins": forecaster.selection_origins, "step": forecaster.calendar_.step,
                            "calibration_origins": forecaster.calibration_origins, "n_features": len(pf.names),
-                           "targets": ",".join(fit_targets), **plan_params})
+                           "targets": ",".join(fit_targets), **plan_params, **_selection_params(forecaster)})
         mlflow.log_metrics(_metrics_to_log(result, ds))
         advance()
         with tempfile.TemporaryDirectory() as tmp:
-            _write_artifacts(Path(tmp), result, ds, pf, latest, comparison)
+            _write_artifacts(Path(tmp), result, ds, pf, latest, comparison, forecaster)
             mlflow.log_artifacts(tmp, artifact_path="backtest")
         advance()
         python_model = TiecastPyfunc(
-            boosters={t: {k: b.model_to_string() for k, b in m.items()} for t, m in forecaster.boosters_.items()},
+            members={t: [member_payload(m) for m in ms] for t, ms in forecaster.members_.items()},
+            weights={t: dict(s.weights) for t, s in forecaster.selection_.items()},
             feature_names=list(forecaster.feature_names_),
             quantiles={t: c.quantiles for t, c in forecaster.calibration_.items()},
             horizons=forecaster.horizons, direct_horizons=forecaster.direct_horizons,
-            metadata={"dataset": ds.name, "fingerprint": ds.fingerprint, "data_end": forecaster.data_end_},
+            step=forecaster.calendar_.step,
+            metadata={"dataset": ds.name, "fingerprint": ds.fingerprint, "data_end": forecaster.data_end_,
+                      "selection": selection_record(forecaster)},
         )
         example = pf.frame[pf.frame["year"] == max(forecaster.data_end_.values())].head(5).reset_index(drop=True)
         example = example.astype({c: float for c in pf.names})

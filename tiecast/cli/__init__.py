@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "tiecast.cli._cmd_data",
     "tiecast.cli._cmd_features",
     "tiecast.cli._cmd_train",
+    "tiecast.cli._cmd_cooperation",
 )
 # Library parameter -> command-line option, where the option is not simply --<parameter>.
 _OPTION_OF = {"targets": "--target", "n_jobs": "--jobs"}

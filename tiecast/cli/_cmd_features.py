@@ -28,16 +28,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     feats.set_defaults(func=run_features)
 
 
-def display_names(ds: Dataset) -> pd.Series:
-    """Unit names for display by unit_id; names shared by several units (중구, 북구, ...) get their group."""
-    units = ds.units
-    names = units["name"].astype(str)
-    if "group" in units.columns:
-        shared = names.duplicated(keep=False)
-        names = names.where(~shared, names + " (" + units["group"].astype(str) + ")")
-    return pd.Series(names.to_numpy(), index=units["unit_id"])
-
-
 def resolve_unit(ds: Dataset, text: str) -> str:
     """A unit id from a code or a unique Korean/English name."""
     units = ds.units
@@ -92,7 +82,7 @@ def run_ties(args: argparse.Namespace) -> int:
     pairs = pair_indices(flows, ds.units, population)
     if args.out:
         write_table(pairs, args.out)
-    names = display_names(ds)
+    names = ds.display_names()
     mine = pairs[pairs["origin"] == unit].sort_values(["tie_index", "volume"], ascending=False)
     console = Console(highlight=False)
     console.width = max(console.width, 120)  # keep the table readable when output is piped

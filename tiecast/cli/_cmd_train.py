@@ -8,18 +8,23 @@ import time
 from rich.console import Console
 
 from tiecast.common import ConfigError
-from tiecast.features import Dataset, build_features, load_dataset
+from tiecast.features import Dataset, PanelFeatures, build_features, builtin_scenario, load_dataset
 from tiecast.training import (
     BASELINE_NOTE,
     BacktestResult,
+    ScenarioForecaster,
     backtest,
     comparison_tables,
     parse_origins,
     promote,
+    selection_tables,
     tracking_uri,
     train_and_register,
     write_backtest,
 )
+
+# The demo's small provincial city: 영주시 (small/mid provincial city and designated population-decline area).
+DEMO_UNIT = "47210"
 
 
 def _common(p: argparse.ArgumentParser, with_target: bool = True) -> None:
@@ -28,12 +33,17 @@ def _common(p: argparse.ArgumentParser, with_target: bool = True) -> None:
         p.add_argument("--target", action="append", default=None,
                        help="target to forecast (repeatable; default: every target of the dataset)")
     p.add_argument("--origins", default=None,
-                   help="origin years, e.g. 2015-2020 or 2016,2018 (default: the last 6 whose horizons fit the "
-                        "primary target's data); each target keeps the origins its data allow")
-    p.add_argument("--horizons", type=int, default=5, help="forecast horizons 1..H in years (1-10, default 5; "
-                                                           "beyond 5 they are chained)")
+                   help="origin years, e.g. 2015-2020 or 2016,2018 (default: for each target the last 6 its data "
+                        "allow); each target keeps the origins its data allow")
+    p.add_argument("--horizons", type=int, default=5,
+                   help="forecast horizons 1..H in observation steps (years for yearly data, 10 years for a "
+                        "decennial census panel; 1-10, default 5; beyond 5 they are chained)")
     p.add_argument("--seed", type=int, default=0, help="random seed (same data + seed => same metrics)")
     p.add_argument("--jobs", type=int, default=2, help="LightGBM threads (default 2)")
+    p.add_argument("--members", default=None,
+                   help="tiecast's candidate members, comma-separated (default gbm,gbm_noties,linear,naive; also "
+                        "drift, drift_recent, gbm_per_h, gbm_anchored, gbm_no<group>): weights per horizon are "
+                        "chosen on inner origins before each origin")
     p.add_argument("--tune", action="store_true",
                    help="pick LightGBM settings by rolling CV on origins before the first test origin")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -42,7 +52,9 @@ def _common(p: argparse.ArgumentParser, with_target: bool = True) -> None:
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     bt = sub.add_parser("backtest", help="rolling-origin backtest of tiecast vs baselines and mlforecast")
     _common(bt)
-    bt.add_argument("--out", default=None, help="folder for metrics.csv, comparison.txt and PNG plots")
+    bt.add_argument("--out", default=None, help="folder for metrics.csv, forecasts.csv (every method, unit, "
+                                                "origin and horizon with the actual), selection.csv, "
+                                                "comparison.txt and PNG plots")
     bt.set_defaults(func=run_backtest)
     tr = sub.add_parser("train", help="backtest, fit on all data, log to MLflow, register as challenger")
     _common(tr)
@@ -61,6 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     demo.set_defaults(func=run_demo)
 
 
+def _members(args: argparse.Namespace) -> list[str] | None:
+    text = getattr(args, "members", None)
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
 def _check(args: argparse.Namespace) -> None:
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1; got {args.jobs}")
@@ -69,7 +86,7 @@ def _check(args: argparse.Namespace) -> None:
 def _print_result(console: Console, result: BacktestResult, out: str | None, ds: Dataset) -> None:
     for plan in result.plans.values():
         console.print(f"[bold]{plan.note}[/bold]", soft_wrap=True)
-    for table in comparison_tables(result):
+    for table in [*comparison_tables(result), *selection_tables(result)]:
         console.print(table)
     console.print(BASELINE_NOTE, style="dim", soft_wrap=True)
     if result.tuning is not None:
@@ -85,20 +102,22 @@ def run_backtest(args: argparse.Namespace) -> int:
     console = Console(highlight=False)
     ds = load_dataset(args.data)
     result = backtest(ds, targets=args.target, origins=parse_origins(args.origins), horizons=args.horizons,
-                      tune=args.tune, seed=args.seed, n_jobs=args.jobs, progress=not args.no_progress)
+                      members=_members(args), tune=args.tune, seed=args.seed, n_jobs=args.jobs,
+                      progress=not args.no_progress)
     _print_result(console, result, args.out, ds)
     return 0
 
 
 def _train(console: Console, ds: Dataset, args: argparse.Namespace, targets: list[str] | None,
-           origins: list[int] | None, horizons: int, tune: bool, jobs: int) -> None:
+           origins: list[int] | None, horizons: int, tune: bool, jobs: int) -> PanelFeatures:
     progress = not args.no_progress
     pf = build_features(ds, progress=progress)
     res = train_and_register(ds, features=pf, targets=targets, origins=origins, horizons=horizons, tune=tune,
-                             seed=args.seed, n_jobs=jobs, progress=progress)
+                             seed=args.seed, n_jobs=jobs, progress=progress, members=_members(args))
     _print_result(console, res.backtest, getattr(args, "out", None), ds)
     console.print(f"MLflow run {res.run_id} in experiment '{res.experiment}' ({res.tracking_uri}); registered "
                   f"[bold]{res.model_name}[/bold] version {res.version} as 'challenger'", soft_wrap=True)
+    return pf
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -130,7 +149,21 @@ def run_demo(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data)
     console.print(f"[bold]tiecast demo[/bold]: {ds.name}, {len(ds.units)} units, {ds.years[0]}–{ds.years[1]}, "
                   f"targets {', '.join(ds.targets)}", soft_wrap=True)
-    _train(console, ds, args, None, None, 5, False, 2)
+    pf = _train(console, ds, args, None, None, 5, False, 2)
+    if ds.name == "korea":
+        from ._cmd_cooperation import FORECAST_NOTE, cooperation_tables
+
+        unit = DEMO_UNIT
+        origin = int(ds.panel["year"].max())
+        sf = ScenarioForecaster(ds, origin=origin, horizons=5, seed=args.seed, features=pf).fit()
+        answer = sf.answer(builtin_scenario("top3", unit, origin))
+        name = ds.units.set_index("unit_id").loc[unit, "name"]
+        console.print(f"[bold]with and without cooperation[/bold]: {name} ({unit}), a small provincial city, doubles "
+                      f"its migration ties with its three strongest partners from {origin + 1} (scenario top3)",
+                      soft_wrap=True)
+        for table in cooperation_tables(answer):
+            console.print(table)
+        console.print(FORECAST_NOTE, style="dim", soft_wrap=True)
     console.print(f"demo wall time {time.perf_counter() - start:.0f} s")
     return 0
 
