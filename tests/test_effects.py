@@ -73,13 +73,13 @@ def forecaster(korea):  # type: ignore[no-untyped-def]
 def test_effect_fit_is_nested(korea, forecaster) -> None:  # type: ignore[no-untyped-def]
     """An effect model fitted with outcomes up to 2020 does not move when the data after 2020 change."""
     pf = forecaster.pf_
-    a = CooperationEffects(horizons=2).fit(korea, pf, end=2020)
+    a = CooperationEffects(horizons=1).fit(korea, pf, end=2020)
     panel = korea.panel.copy()
     late = panel["year"] > 2020
     panel.loc[late, "population"] *= 1.1
     panel.loc[late, "in_strength"] *= 3.0
     changed = dataclasses.replace(korea, panel=panel)
-    b = CooperationEffects(horizons=2).fit(changed, build_features(changed), end=2020)
+    b = CooperationEffects(horizons=1).fit(changed, build_features(changed), end=2020)
     for key, fit in a.fits_.items():
         np.testing.assert_array_equal(fit.coef, b.fits_[key].coef)
         assert fit.end <= 2020

@@ -77,7 +77,8 @@ class ScenarioForecaster:
 
     def __init__(self, ds: Dataset, *, origin: int | None = None, horizons: int = 5,
                  targets: Sequence[str] | None = None, params: dict[str, Any] | None = None, seed: int = 0,
-                 n_jobs: int = 2, features: PanelFeatures | None = None, model_error: float = MODEL_ERROR) -> None:
+                 n_jobs: int = 2, features: PanelFeatures | None = None, model_error: float = MODEL_ERROR,
+                 forecaster: DirectForecaster | None = None) -> None:
         self.ds = ds
         self.origin = int(ds.panel["year"].max()) if origin is None else int(origin)
         self.horizons = horizons
@@ -87,6 +88,7 @@ class ScenarioForecaster:
         self.n_jobs = n_jobs
         self.features = features
         self.model_error = model_error
+        self.forecaster = forecaster
 
     # ---- fitting ----------------------------------------------------------------------------------------
     def fit(self) -> ScenarioForecaster:
@@ -108,9 +110,16 @@ class ScenarioForecaster:
         X = pf.frame[pf.frame["year"] <= o]
         y_cols = ["unit_id", "year", *self.targets] + ([ds.break_column] if ds.break_column else [])
         y = ds.panel.loc[ds.panel["year"] <= o, y_cols]
-        self.forecaster_ = DirectForecaster(targets=self.targets, horizons=self.horizons, params=self.params,
-                                            break_column=ds.break_column, n_jobs=self.n_jobs,
-                                            seed=self.seed).fit(X, y)
+        fitted = self.forecaster
+        if fitted is not None and (set(fitted.targets_) >= set(self.targets) and fitted.horizons >= self.horizons
+                                   and max(fitted.data_end_.values()) <= o):
+            self.forecaster_ = fitted  # e.g. the model `train` just registered (same data, same settings)
+        else:
+            # exactly the forecaster `train` registers (members, feature groups, step), on data up to the origin
+            self.forecaster_ = DirectForecaster(targets=self.targets, horizons=self.horizons, features=pf.names,
+                                                feature_groups=pf.groups(), params=self.params,
+                                                break_column=ds.break_column, step=ds.step, n_jobs=self.n_jobs,
+                                                seed=self.seed).fit(X, y)
         self.treatment_ = tie_strength(ds)
         self.effects_ = CooperationEffects(horizons=min(self.horizons, 5), seed=self.seed).fit(
             ds, pf, end=o, treatment=self.treatment_)

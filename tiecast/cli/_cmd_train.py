@@ -12,6 +12,7 @@ from tiecast.features import Dataset, PanelFeatures, build_features, builtin_sce
 from tiecast.training import (
     BASELINE_NOTE,
     BacktestResult,
+    DirectForecaster,
     ScenarioForecaster,
     backtest,
     comparison_tables,
@@ -109,7 +110,7 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 
 def _train(console: Console, ds: Dataset, args: argparse.Namespace, targets: list[str] | None,
-           origins: list[int] | None, horizons: int, tune: bool, jobs: int) -> PanelFeatures:
+           origins: list[int] | None, horizons: int, tune: bool, jobs: int) -> tuple[PanelFeatures, DirectForecaster]:
     progress = not args.no_progress
     pf = build_features(ds, progress=progress)
     res = train_and_register(ds, features=pf, targets=targets, origins=origins, horizons=horizons, tune=tune,
@@ -117,7 +118,7 @@ def _train(console: Console, ds: Dataset, args: argparse.Namespace, targets: lis
     _print_result(console, res.backtest, getattr(args, "out", None), ds)
     console.print(f"MLflow run {res.run_id} in experiment '{res.experiment}' ({res.tracking_uri}); registered "
                   f"[bold]{res.model_name}[/bold] version {res.version} as 'challenger'", soft_wrap=True)
-    return pf
+    return pf, res.forecaster
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -149,13 +150,14 @@ def run_demo(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data)
     console.print(f"[bold]tiecast demo[/bold]: {ds.name}, {len(ds.units)} units, {ds.years[0]}–{ds.years[1]}, "
                   f"targets {', '.join(ds.targets)}", soft_wrap=True)
-    pf = _train(console, ds, args, None, None, 5, False, 2)
+    pf, forecaster = _train(console, ds, args, None, None, 5, False, 2)
     if ds.name == "korea":
         from ._cmd_cooperation import FORECAST_NOTE, cooperation_tables
 
         unit = DEMO_UNIT
         origin = int(ds.panel["year"].max())
-        sf = ScenarioForecaster(ds, origin=origin, horizons=5, seed=args.seed, features=pf).fit()
+        sf = ScenarioForecaster(ds, origin=origin, horizons=5, seed=args.seed, features=pf,
+                                forecaster=forecaster).fit()
         answer = sf.answer(builtin_scenario("top3", unit, origin))
         name = ds.units.set_index("unit_id").loc[unit, "name"]
         console.print(f"[bold]with and without cooperation[/bold]: {name} ({unit}), a small provincial city, doubles "
