@@ -10,10 +10,12 @@
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import io
 import os
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import pytest
@@ -99,3 +101,14 @@ def make_dataset(tmp_path: Path) -> MakeDataset:
 @pytest.fixture(scope="session")
 def korea() -> Dataset:
     return load_dataset("korea")
+
+
+@pytest.fixture(scope="session")
+def build_korea() -> ModuleType:
+    """``data/build_korea.py`` loaded as a module (it is a script, not part of the package)."""
+    path = Path(__file__).resolve().parent.parent / "data" / "build_korea.py"
+    spec = importlib.util.spec_from_file_location("build_korea", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import re
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -31,14 +29,6 @@ def collection() -> dict:
 def units() -> pd.DataFrame:
     return pd.read_csv(BUNDLED / "units.csv", dtype={"unit_id": str}).set_index("unit_id")
 
-
-@pytest.fixture(scope="module")
-def build_korea() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_korea_boundaries", REPO / "data" / "build_korea.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _polygons(feature: dict) -> list[list[list[list[float]]]]:

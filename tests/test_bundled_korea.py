@@ -6,10 +6,8 @@ from the built output.
 
 from __future__ import annotations
 
-import importlib.util
 import math
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pandas as pd
@@ -24,14 +22,6 @@ RAW = REPO / "data" / "raw" / "korea"
 # Official resident-registration population (주민등록인구, MOIS), 31 December.
 OFFICIAL_POPULATION = {2014: 51_327_916, 2020: 51_829_023, 2023: 51_325_329}
 
-
-@pytest.fixture(scope="module")
-def build_korea() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_korea", REPO / "data" / "build_korea.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")

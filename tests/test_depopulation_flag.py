@@ -7,9 +7,7 @@ the build corrects it).
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 import pytest
@@ -50,14 +48,6 @@ def units() -> pd.DataFrame:
     units["depopulation_area"] = pd.to_numeric(units["depopulation_area"]).astype(int)
     return units.set_index("unit_id")
 
-
-@pytest.fixture(scope="module")
-def build_korea() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_korea_depop", REPO / "data" / "build_korea.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_exactly_89_designated(units):
