@@ -7,7 +7,7 @@ STAMP := $(VENV)/.tiecast-installed
 # LightGBM's OpenMP threads spin-wait by default and stall when another process holds a core.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install demo test lint data bench clean
+.PHONY: install demo test lint data bench notebooks clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ lint: $(STAMP)
 # Rebuild the bundled dataset data/korea/ from the raw files in data/raw/korea/.
 data: $(STAMP)
 	$(PY) data/build_korea.py
+
+# The paired .ipynb files of notebooks/*.py (jupytext percent format; the .py files are what is committed).
+notebooks: $(STAMP)
+	$(VENV)/bin/jupytext --to ipynb notebooks/[0-9][0-9]_*.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/features_scale.py
