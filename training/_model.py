@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -225,15 +224,15 @@ class PairTable:
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], n_jobs: int) -> list[R]:
-    """``[fn(x) for x in items]`` on ``n_jobs`` threads (LightGBM releases the GIL while training).
+    """``[fn(x) for x in items]``, in order, one at a time.
 
-    Each fit runs single-threaded: on these small panels that is faster than multi-threaded fits when
-    OpenMP waits passively (``OMP_WAIT_POLICY=PASSIVE``), and results do not depend on ``n_jobs``.
+    Each LightGBM fit runs single-threaded (on these small panels that is as fast as multi-threaded fits when
+    OpenMP waits passively). Fits used to run on ``n_jobs`` Python threads, but LightGBM sets OpenMP's thread
+    count process-wide on every call, and concurrent train/predict calls from two threads crashed the process
+    (a segmentation fault seen in CI), so they run sequentially; results do not depend on ``n_jobs``.
     """
-    if n_jobs <= 1 or len(items) <= 1:
-        return [fn(x) for x in items]
-    with ThreadPoolExecutor(max_workers=n_jobs) as pool:
-        return list(pool.map(fn, items))
+    del n_jobs  # kept for the callers' signature: parallelism is a process-level concern here
+    return [fn(x) for x in items]
 
 
 def fit_boosters(table: PairTable, cutoff: int, horizons: int, pooled: bool, params: dict[str, Any],
