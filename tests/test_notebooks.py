@@ -20,7 +20,7 @@ PRIVATE = re.compile(r"^\s*(from|import)\s+tiecast(\.\w+)*\._", re.M)
 
 
 def test_there_are_notebooks_and_they_use_the_public_api_only() -> None:
-    assert len(NOTEBOOKS) >= 3
+    assert len(NOTEBOOKS) >= 4
     for path in NOTEBOOKS:
         text = path.read_text(encoding="utf-8")
         assert "# %%" in text and "format_name: percent" in text, path.name

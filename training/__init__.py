@@ -14,8 +14,11 @@ Public API (everything else is private):
   :func:`comparison_tables`, :func:`comparison_text`, :data:`BASELINE_NOTE` present it; :func:`parse_origins`
   reads origin years from text.
 - :func:`train_and_register` -> :class:`TrainResult` – backtest, final fit, MLflow logging and registration of
-  the pyfunc model with the alias ``challenger``; :func:`promote` -> :class:`PromotionResult` moves
+  the pyfunc model (:class:`ModelPackage` built by a :data:`Packager`, default :func:`feature_row_package`)
+  with the alias ``challenger``; :func:`promote` -> :class:`PromotionResult` moves
   ``champion``; :func:`tracking_uri` – the MLflow store in use.
+- :func:`fit_gbm` -> :class:`GbmFit` – one LightGBM member trained as the forecaster trains it, on one process or
+  data-parallel on a Dask cluster (``client=distributed.Client(...)``, LightGBM's Dask interface).
 
 - :class:`ScenarioForecaster` – baseline and with/without-cooperation trajectories of every unit by two
   estimates (``dml``: :class:`CooperationEffects`, double ML of the effect of tie strength; ``forecaster_whatif``);
@@ -36,13 +39,30 @@ from ._backtest import (
     parse_origins,
 )
 from ._baselines import BASELINE_NOTE
-from ._cooperation import FORECAST_COLUMNS, METHODS_COOPERATION, MODEL_ERROR, REPORTED_METHOD, ScenarioForecaster
+from ._cooperation import (
+    FORECAST_COLUMNS,
+    LEVELS_COOPERATION,
+    METHODS_COOPERATION,
+    MODEL_ERROR,
+    REPORTED_METHOD,
+    ScenarioForecaster,
+)
 from ._data import Calendar
+from ._distributed import GbmFit, fit_gbm
 from ._effects import TREATMENT, CooperationEffects, EffectFit, tie_strength
 from ._model import DEFAULT_MEMBERS, DEFAULT_PARAMS, DirectForecaster, MemberSpec, RollingFit, Selection
 from ._output import comparison_tables, comparison_text, selection_tables, write_backtest
 from ._targeting import FOCUS, TARGET_COLUMNS, focus_units, rank_targets
-from ._tracking import PromotionResult, TrainResult, promote, tracking_uri, train_and_register
+from ._tracking import (
+    ModelPackage,
+    Packager,
+    PromotionResult,
+    TrainResult,
+    feature_row_package,
+    promote,
+    tracking_uri,
+    train_and_register,
+)
 from ._validation import PlaceboResult, SemiSyntheticConfig, ValidationResult, placebo_checks, validate_effects
 
 __all__ = [
@@ -53,6 +73,7 @@ __all__ = [
     "DEFAULT_PARAMS",
     "FOCUS",
     "FORECAST_COLUMNS",
+    "LEVELS_COOPERATION",
     "METHODS",
     "METHODS_COOPERATION",
     "METRIC_COLUMNS",
@@ -65,7 +86,10 @@ __all__ = [
     "CooperationEffects",
     "DirectForecaster",
     "EffectFit",
+    "GbmFit",
     "MemberSpec",
+    "ModelPackage",
+    "Packager",
     "PlaceboResult",
     "PromotionResult",
     "RollingFit",
@@ -78,6 +102,8 @@ __all__ = [
     "backtest",
     "comparison_tables",
     "comparison_text",
+    "feature_row_package",
+    "fit_gbm",
     "focus_units",
     "parse_origins",
     "placebo_checks",

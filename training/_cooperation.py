@@ -43,14 +43,16 @@ from tiecast.features import (
 from ._effects import TREATMENT, CooperationEffects, tie_strength
 from ._model import MAX_HORIZON, DirectForecaster
 
-__all__ = ["FORECAST_COLUMNS", "METHODS_COOPERATION", "MODEL_ERROR", "REPORTED_METHOD", "ScenarioForecaster"]
+__all__ = ["FORECAST_COLUMNS", "LEVELS_COOPERATION", "METHODS_COOPERATION", "MODEL_ERROR", "REPORTED_METHOD",
+           "ScenarioForecaster"]
 
 FORECAST_COLUMNS = [
-    "scenario_id", "unit_id", "name", "target", "year", "horizon", "role", "baseline", "baseline_lower90",
-    "baseline_upper90", "cooperation", "cooperation_lower90", "cooperation_upper90", "difference",
-    "difference_lower80", "difference_upper80", "difference_lower90", "difference_upper90", "method",
-    "extrapolation",
+    "scenario_id", "unit_id", "name", "target", "year", "horizon", "role", "baseline", "baseline_lower80",
+    "baseline_upper80", "baseline_lower90", "baseline_upper90", "cooperation", "cooperation_lower80",
+    "cooperation_upper80", "cooperation_lower90", "cooperation_upper90", "difference", "difference_lower80",
+    "difference_upper80", "difference_lower90", "difference_upper90", "method", "extrapolation",
 ]
+LEVELS_COOPERATION = (80, 90)
 METHODS_COOPERATION = ("dml", "forecaster_whatif")
 # Chosen by `tiecast effects validate` (semi-synthetic benchmark; pinned in tests/test_effects_validation.py).
 REPORTED_METHOD = "dml"
@@ -65,7 +67,7 @@ SIZE_CLASSES = 5
 
 @dataclass(frozen=True)
 class _Baseline:
-    frame: pd.DataFrame  # unit_id, target, year (target year), horizon, point, lower90, upper90, origin
+    frame: pd.DataFrame  # unit_id, target, year (target year), horizon, point, lower80..upper90, origin
 
 
 class ScenarioForecaster:
@@ -146,16 +148,16 @@ class ScenarioForecaster:
             out = out[out["target"] == target]
             frames.append(pd.DataFrame({
                 "unit_id": out["unit_id"].astype(str), "target": target, "year": out["target_year"].astype(int),
-                "horizon": out["horizon"].astype(int), "point": out["point"], "lower90": out["lower90"],
-                "upper90": out["upper90"], "origin": start}))
+                "horizon": out["horizon"].astype(int), "point": out["point"], "lower80": out["lower80"],
+                "upper80": out["upper80"], "lower90": out["lower90"], "upper90": out["upper90"], "origin": start}))
         return _Baseline(pd.concat(frames, ignore_index=True))
 
     # ---- answers ----------------------------------------------------------------------------------------
     def baseline(self, units: Sequence[str] | None = None) -> pd.DataFrame:
         """Baseline trajectories in the forecast schema (``scenario_id = "baseline"``, difference 0)."""
         b = self._select(self.baseline_.frame, units)
-        return self._frame(b, "baseline", b["point"], b["lower90"], b["upper90"], np.zeros(len(b)),
-                           np.zeros((len(b), 4)), "baseline", "other", np.zeros(len(b), dtype=int))
+        return self._frame(b, "baseline", b["point"], b[["lower80", "upper80", "lower90", "upper90"]].to_numpy(float),
+                           np.zeros(len(b)), np.zeros((len(b), 4)), "baseline", "other", np.zeros(len(b), dtype=int))
 
     def apply(self, scenario: Scenario) -> AppliedScenario:
         return apply_scenario(self.ds, scenario, self.origin)
@@ -174,11 +176,13 @@ class ScenarioForecaster:
         before = self.treatment_.xs(self.origin, level="year")
         return (after - before).reindex(self.ds.units["unit_id"]).fillna(0.0), panel, flows
 
-    def effect_table(self, applied: AppliedScenario, delta: pd.Series) -> pd.DataFrame:
-        """DML effect per (unit, target, year) of a scenario: log points and standard error."""
+    def effect_table(self, applied: AppliedScenario, delta: pd.Series, units: Sequence[str] | None = None
+                     ) -> pd.DataFrame:
+        """DML effect per (unit, target, year) of a scenario (of every unit, or ``units``): log points and
+        standard error."""
         sc = applied.scenario
         end = sc.end_year if sc.end_year is not None else 10**6
-        b = self.baseline_.frame
+        b = self._select(self.baseline_.frame, units)
         xrow = self._modifiers()
         parts = []
         for key, grp in b.groupby(["target", "year"], sort=False):
@@ -197,66 +201,101 @@ class ScenarioForecaster:
         return pd.concat(parts, ignore_index=True)
 
     def _modifiers(self) -> pd.DataFrame:
-        rows = self.pf_.frame[self.pf_.frame["year"] == self.origin]
-        frame, _ = self.effects_._modifier_frame(self.ds, rows)
-        return frame.set_index(rows["unit_id"].astype(str).to_numpy())
+        cached = getattr(self, "_modifiers_", None)
+        if cached is None:  # fixed once fitted: the effect modifiers of every unit at the origin
+            rows = self.pf_.frame[self.pf_.frame["year"] == self.origin]
+            frame, _ = self.effects_._modifier_frame(self.ds, rows)
+            cached = self._modifiers_ = frame.set_index(rows["unit_id"].astype(str).to_numpy())
+        return cached
 
     def answer(self, scenario: Scenario, units: Sequence[str] | None = None,
                methods: Sequence[str] = METHODS_COOPERATION) -> pd.DataFrame:
-        """Both estimates of one scenario for every unit (or ``units``), in the forecast schema."""
+        """Both estimates of one scenario for every unit (or ``units``), in the forecast schema.
+
+        ``methods`` without ``forecaster_whatif`` recomputes only the tie strengths the DML estimate needs
+        (the same numbers, much faster: what the scoring server does by default)."""
+        unknown = sorted(set(methods) - set(METHODS_COOPERATION))
+        if unknown or not methods:
+            raise ConfigError(f"unknown method(s) {unknown}; use {', '.join(METHODS_COOPERATION)}",
+                              parameter="methods")
         applied = self.apply(scenario)
-        delta, panel, flows = self.delta_treatment(applied)
-        role = pd.Series("other", index=self.ds.units["unit_id"].astype(str))
-        role[list(applied.partners)] = "partner"
-        role[scenario.unit] = "focal"
-        after = self.treatment_.xs(self.origin, level="year").reindex(role.index) + delta.reindex(role.index)
-        cls = self.size_class_.reindex(role.index)
-        lo = self.t_range_[0.01].reindex(cls).to_numpy()
-        hi = self.t_range_[0.99].reindex(cls).to_numpy()
-        extrap = pd.Series(((delta.reindex(role.index).to_numpy() != 0)
-                            & ((after.to_numpy() > hi) | (after.to_numpy() < lo))).astype(int), index=role.index)
-        b = self._select(self.baseline_.frame, units)
+        whatif = "forecaster_whatif" in methods
+        delta, panel, flows = self.delta_treatment(applied, full_measures=whatif)
         out = []
         if "dml" in methods:
-            eff = self.effect_table(applied, delta).merge(b, on=["unit_id", "target", "year"], how="right")
-            e, se, base = eff["log_effect"].to_numpy(float), eff["se"].to_numpy(float), eff["point"].to_numpy(float)
-            se = np.sqrt(se**2 + (self.model_error * e) ** 2)
-            diff = base * np.expm1(e)
-            bounds = np.column_stack([base * np.expm1(e + s * z * se) for z in (Z80, Z90) for s in (-1, 1)])
-            # columns: lower80, upper80, lower90, upper90
-            out.append(self._frame(eff, applied.id, eff["point"] * np.exp(e), eff["lower90"] * np.exp(e),
-                                   eff["upper90"] * np.exp(e), diff, bounds, "dml",
-                                   eff["unit_id"].map(role), eff["unit_id"].map(extrap).to_numpy(int)))
-        if "forecaster_whatif" in methods:
-            pf = build_features(self.ds, flows, panel=panel, years=[self.origin])
-            wi = self.forecaster_.predict(pf.frame)
-            wi = wi.rename(columns={"target_year": "yr"})[["unit_id", "target", "yr", "point", "lower90", "upper90"]]
-            wi = wi.rename(columns={"yr": "year", "point": "c_point", "lower90": "c_lower90", "upper90": "c_upper90"})
-            m = b.merge(wi, on=["unit_id", "target", "year"], how="left")
-            # targets forecast from an earlier year than the origin are not changed by the what-if
-            same = m["origin"] == self.origin
-            cp = np.where(same, m["c_point"], m["point"])
-            out.append(self._frame(m, applied.id, cp, np.where(same, m["c_lower90"], m["lower90"]),
-                                   np.where(same, m["c_upper90"], m["upper90"]), cp - m["point"].to_numpy(float),
-                                   np.full((len(m), 4), np.nan), "forecaster_whatif", m["unit_id"].map(role),
-                                   m["unit_id"].map(extrap).to_numpy(int)))
+            out.append(self.dml_rows(applied, delta, units))
+        if whatif:
+            out.append(self._whatif_rows(applied, delta, panel, flows, units))
         return pd.concat(out, ignore_index=True)
+
+    def _roles(self, applied: AppliedScenario, delta: pd.Series, index: pd.Index) -> tuple[pd.Series, pd.Series]:
+        """(role of each unit: focal, partner or other; extrapolation flag: the tie strength after the change
+        lies outside the 1–99% range seen for units of the same size class)."""
+        role = pd.Series("other", index=index)
+        role[[p for p in applied.partners if p in index]] = "partner"
+        if applied.scenario.unit in index:
+            role[applied.scenario.unit] = "focal"
+        d = delta.reindex(index).fillna(0.0).to_numpy(float)
+        after = self.treatment_.xs(self.origin, level="year").reindex(index).to_numpy(float) + d
+        cls = self.size_class_.reindex(index)
+        lo = self.t_range_[0.01].reindex(cls).to_numpy(float)
+        hi = self.t_range_[0.99].reindex(cls).to_numpy(float)
+        return role, pd.Series(((d != 0) & ((after > hi) | (after < lo))).astype(int), index=index)
+
+    def dml_rows(self, applied: AppliedScenario, delta: pd.Series, units: Sequence[str] | None = None
+                 ) -> pd.DataFrame:
+        """The ``dml`` rows of an applied scenario (forecast schema) from the tie-strength change ``delta`` of
+        :meth:`delta_treatment`: cooperation = baseline x exp(effect); the difference interval combines the
+        effect's clustered standard error with the model-error allowance ``model_error`` x effect."""
+        b = self._select(self.baseline_.frame, units)
+        index = pd.Index(b["unit_id"].unique() if units is not None else self.ds.units["unit_id"].astype(str))
+        role, extrap = self._roles(applied, delta, index)
+        eff = self.effect_table(applied, delta, units).merge(b, on=["unit_id", "target", "year"], how="right")
+        e, se, base = eff["log_effect"].to_numpy(float), eff["se"].to_numpy(float), eff["point"].to_numpy(float)
+        se = np.sqrt(se**2 + (self.model_error * e) ** 2)
+        diff = base * np.expm1(e)
+        # columns: lower80, upper80, lower90, upper90
+        bounds = np.column_stack([base * np.expm1(e + s * z * se) for z in (Z80, Z90) for s in (-1, 1)])
+        coop_bounds = eff[["lower80", "upper80", "lower90", "upper90"]].to_numpy(float) * np.exp(e)[:, None]
+        return self._frame(eff, applied.id, eff["point"] * np.exp(e), coop_bounds, diff, bounds, "dml",
+                           eff["unit_id"].map(role), eff["unit_id"].map(extrap).to_numpy(int))
+
+    def _whatif_rows(self, applied: AppliedScenario, delta: pd.Series, panel: pd.DataFrame, flows: pd.DataFrame,
+                     units: Sequence[str] | None) -> pd.DataFrame:
+        b = self._select(self.baseline_.frame, units)
+        index = pd.Index(self.ds.units["unit_id"].astype(str))
+        role, extrap = self._roles(applied, delta, index)
+        pf = build_features(self.ds, flows, panel=panel, years=[self.origin])
+        wi = self.forecaster_.predict(pf.frame)
+        bounds = ["lower80", "upper80", "lower90", "upper90"]
+        wi = wi[["unit_id", "target", "target_year", "point", *bounds]].rename(
+            columns={"target_year": "year", "point": "c_point", **{c: f"c_{c}" for c in bounds}})
+        m = b.merge(wi, on=["unit_id", "target", "year"], how="left")
+        # targets forecast from an earlier year than the origin are not changed by the what-if
+        same = (m["origin"] == self.origin).to_numpy()
+        cp = np.where(same, m["c_point"], m["point"])
+        cb = np.where(same[:, None], m[[f"c_{c}" for c in bounds]].to_numpy(float), m[bounds].to_numpy(float))
+        return self._frame(m, applied.id, cp, cb, cp - m["point"].to_numpy(float), np.full((len(m), 4), np.nan),
+                           "forecaster_whatif", m["unit_id"].map(role), m["unit_id"].map(extrap).to_numpy(int))
 
     def _select(self, frame: pd.DataFrame, units: Sequence[str] | None) -> pd.DataFrame:
         if units is None:
             return frame
         return frame[frame["unit_id"].isin(set(units))].reset_index(drop=True)
 
-    def _frame(self, b: pd.DataFrame, scenario_id: str, coop: Any, coop_lo: Any, coop_hi: Any, diff: Any,
+    def _frame(self, b: pd.DataFrame, scenario_id: str, coop: Any, coop_bounds: np.ndarray, diff: Any,
                bounds: np.ndarray, method: str, role: Any, extrap: Any) -> pd.DataFrame:
+        # bounds and coop_bounds: columns lower80, upper80, lower90, upper90
         return pd.DataFrame({
             "scenario_id": scenario_id, "unit_id": b["unit_id"].to_numpy(),
             "name": b["unit_id"].map(self.names_).to_numpy(), "target": b["target"].to_numpy(),
             "year": b["year"].to_numpy(int), "horizon": b["horizon"].to_numpy(int),
             "role": np.asarray(role), "baseline": b["point"].to_numpy(float),
+            "baseline_lower80": b["lower80"].to_numpy(float), "baseline_upper80": b["upper80"].to_numpy(float),
             "baseline_lower90": b["lower90"].to_numpy(float), "baseline_upper90": b["upper90"].to_numpy(float),
-            "cooperation": np.asarray(coop, float), "cooperation_lower90": np.asarray(coop_lo, float),
-            "cooperation_upper90": np.asarray(coop_hi, float), "difference": np.asarray(diff, float),
+            "cooperation": np.asarray(coop, float), "cooperation_lower80": coop_bounds[:, 0],
+            "cooperation_upper80": coop_bounds[:, 1], "cooperation_lower90": coop_bounds[:, 2],
+            "cooperation_upper90": coop_bounds[:, 3], "difference": np.asarray(diff, float),
             "difference_lower80": bounds[:, 0], "difference_upper80": bounds[:, 1],
             "difference_lower90": bounds[:, 2], "difference_upper90": bounds[:, 3], "method": method,
             "extrapolation": np.asarray(extrap, int),

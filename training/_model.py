@@ -53,7 +53,8 @@ from ._core import LEVELS, Member, combined_growth, forecast_frame, linear_desig
 from ._data import Calendar, TargetMatrix, target_matrix
 
 __all__ = ["DEFAULT_MEMBERS", "DEFAULT_PARAMS", "LEVELS", "Calibration", "DirectForecaster", "MemberSpec",
-           "PairTable", "RollingFit", "Selection", "conformal_quantiles", "fit_boosters", "predict_growth"]
+           "PairTable", "RollingFit", "Selection", "conformal_quantiles", "fit_boosters", "predict_growth",
+           "training_sets"]
 
 # Chosen on validation origins 2011–2014 of the bundled Korean data (population MAPE % at h = 5, all units):
 # pooled horizons + L1 4.36; one booster per horizon with L1 4.96, with L2 5.30; pooled + L2 4.60; labels
@@ -235,34 +236,43 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], n_jobs: int) -> list[
     return [fn(x) for x in items]
 
 
+def training_sets(table: PairTable, cutoff: int, horizons: int, pooled: bool, columns: Sequence[int] | None = None,
+                  anchor: int | None = None, step: int = 1) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """The (features, label) rows each booster of :func:`fit_boosters` trains on (the pairs with
+    ``t + h <= cutoff``): key 0 for the pooled booster (the horizon appended as the last feature, label = growth
+    per step), else ``h`` (label = growth over ``h`` steps); labels in log points.
+
+    ``columns`` selects feature columns of the table (all when None); ``anchor`` is the column of a drift rate
+    (log points per year) the labels are measured from (growth per step minus ``rate * step``). Horizons with
+    fewer than MIN_TRAIN_ROWS pairs get no rows.
+    """
+    keep = table.select(cutoff) & (table.h <= horizons)
+    X_all = table.X if columns is None else table.X[:, list(columns)]
+    offset = (np.nan_to_num(table.X[:, anchor], nan=0.0) * step) if anchor is not None else np.zeros(len(table.h))
+    out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    if pooled:
+        if keep.sum() >= MIN_TRAIN_ROWS:
+            X = np.column_stack([X_all[keep], table.h[keep]])
+            out[0] = (X, table.growth[keep] / table.h[keep] - offset[keep])
+        return out
+    for h in range(1, horizons + 1):
+        sel = keep & (table.h == h)
+        if sel.sum() >= MIN_TRAIN_ROWS:
+            out[h] = (X_all[sel], table.growth[sel] - offset[sel] * h)
+    return out
+
+
 def fit_boosters(table: PairTable, cutoff: int, horizons: int, pooled: bool, params: dict[str, Any],
                  n_jobs: int, seed: int, columns: Sequence[int] | None = None, anchor: int | None = None,
                  step: int = 1) -> dict[int, lgb.Booster]:
     """Boosters trained on the pairs with ``t + h <= cutoff``: key 0 for the pooled booster, else ``h``.
 
-    ``columns`` selects feature columns of the table (all when None); ``anchor`` is the column of a drift rate
-    (log points per year) the labels are measured from (growth per step minus ``rate * step``). Horizons with
-    fewer than MIN_TRAIN_ROWS pairs get no booster.
+    The rows are those of :func:`training_sets` (same arguments); horizons with fewer than MIN_TRAIN_ROWS pairs
+    get no booster.
     """
     native, rounds = _lgb_params(params, n_jobs, seed)
-    keep = table.select(cutoff) & (table.h <= horizons)
-    X_all = table.X if columns is None else table.X[:, list(columns)]
-    offset = (np.nan_to_num(table.X[:, anchor], nan=0.0) * step) if anchor is not None else np.zeros(len(table.h))
-    out: dict[int, lgb.Booster] = {}
-    if pooled:
-        if keep.sum() >= MIN_TRAIN_ROWS:
-            X = np.column_stack([X_all[keep], table.h[keep]])
-            y = table.growth[keep] / table.h[keep] - offset[keep]
-            out[0] = lgb.train(native, lgb.Dataset(X, y, params={"max_bin": native["max_bin"]}),
-                               num_boost_round=rounds)
-        return out
-    for h in range(1, horizons + 1):
-        sel = keep & (table.h == h)
-        if sel.sum() >= MIN_TRAIN_ROWS:
-            y = table.growth[sel] - offset[sel] * h
-            out[h] = lgb.train(native, lgb.Dataset(X_all[sel], y, params={"max_bin": native["max_bin"]}),
-                               num_boost_round=rounds)
-    return out
+    return {key: lgb.train(native, lgb.Dataset(X, y, params={"max_bin": native["max_bin"]}), num_boost_round=rounds)
+            for key, (X, y) in training_sets(table, cutoff, horizons, pooled, columns, anchor, step).items()}
 
 
 @dataclass

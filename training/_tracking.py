@@ -18,8 +18,8 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,8 @@ from tiecast.features import Dataset, PanelFeatures, build_features
 from ._backtest import BACKTEST_FORECAST_COLUMNS, METHODS, BacktestResult, backtest
 from ._model import DEFAULT_PARAMS, DirectForecaster
 
-__all__ = ["PromotionResult", "TrainResult", "artifact_location", "git_commit", "model_name", "promote",
-           "tracking_uri", "train_and_register"]
+__all__ = ["ModelPackage", "Packager", "PromotionResult", "TrainResult", "artifact_location", "git_commit",
+           "model_name", "promote", "tracking_uri", "train_and_register"]
 
 # The source checkout this package runs from, if any (for the git commit of a run); None in an installed wheel.
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -129,6 +129,7 @@ class TrainResult:
     backtest: BacktestResult
     forecaster: DirectForecaster
     tracking_uri: str
+    model: Any = None  # the registered python model (ModelPackage.python_model)
 
 
 def _metric_key(*parts: object) -> str:
@@ -217,12 +218,64 @@ def _latest_forecasts(forecaster: DirectForecaster, pf: PanelFeatures) -> pd.Dat
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+@dataclass
+class ModelPackage:
+    """What :func:`train_and_register` logs as the registered pyfunc model (``mlflow.pyfunc.log_model``)."""
+
+    python_model: Any
+    signature: Any
+    input_example: Any
+    pip_requirements: list[str]
+    code_paths: list[str] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    cleanup: Callable[[], None] | None = None  # e.g. removes a staged copy of the code after logging
+
+
+# (final forecaster, dataset, features, seed, n_jobs) -> the model to register; the default is the feature-row
+# model of :func:`feature_row_package`; :func:`tiecast.serving.service_package` registers the request model.
+Packager = Callable[[DirectForecaster, Dataset, PanelFeatures, int, int], ModelPackage]
+
+
+def feature_row_package(forecaster: DirectForecaster, ds: Dataset, pf: PanelFeatures, seed: int, n_jobs: int
+                        ) -> ModelPackage:
+    """The forecaster as a pyfunc of feature rows (:class:`TiecastPyfunc`; needs tiecast importable)."""
+    import lightgbm
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from ._pyfunc import TiecastPyfunc, member_payload
+
+    python_model = TiecastPyfunc(
+        members={t: [member_payload(m) for m in ms] for t, ms in forecaster.members_.items()},
+        weights={t: dict(s.weights) for t, s in forecaster.selection_.items()},
+        feature_names=list(forecaster.feature_names_),
+        quantiles={t: c.quantiles for t, c in forecaster.calibration_.items()},
+        horizons=forecaster.horizons, direct_horizons=forecaster.direct_horizons,
+        step=forecaster.calendar_.step,
+        metadata={"dataset": ds.name, "fingerprint": ds.fingerprint, "data_end": forecaster.data_end_,
+                  "selection": selection_record(forecaster)},
+    )
+    example = pf.frame[pf.frame["year"] == max(forecaster.data_end_.values())].head(5).reset_index(drop=True)
+    example = example.astype({c: float for c in pf.names})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the hint about integer columns (year) is expected
+        signature = infer_signature(example, python_model.predict(None, example))
+    return ModelPackage(python_model=python_model, signature=signature, input_example=example,
+                        pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"pandas=={pd.__version__}",
+                                          f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"])
+
+
 def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, targets: Sequence[str] | None = None,
                        origins: Sequence[int] | None = None, horizons: int = 5,
                        params: dict[str, Any] | None = None, tune: bool = False, seed: int = 0, n_jobs: int = 2,
                        progress: bool = False, comparison: str = "",
-                       members: Sequence[str] | None = None) -> TrainResult:
+                       members: Sequence[str] | None = None, package: Packager | None = None,
+                       forecast_horizons: int | None = None) -> TrainResult:
     """Backtest, fit the final model on all data, log everything to MLflow and register ``challenger``.
+
+    ``package`` builds the registered model from the final forecaster (default :func:`feature_row_package`);
+    ``forecast_horizons`` (default ``horizons``) is how far the final model forecasts: beyond the backtest's
+    ``horizons`` its forecasts chain the direct ones (the backtested horizons are unchanged).
 
     Logs parameters, the dataset fingerprint and git commit (tags), the feature list with groups, backtest
     metrics per target, horizon and group (interval coverage included), the final model's combination
@@ -231,9 +284,6 @@ def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, ta
     and the fitted model as one pyfunc model registered as ``tiecast-<dataset>`` with the alias ``challenger``.
     """
     import mlflow
-    from mlflow.models import infer_signature
-
-    from ._pyfunc import TiecastPyfunc, member_payload
 
     client = _client()
     pf = features if features is not None else build_features(ds, progress=progress)
@@ -245,7 +295,11 @@ def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, ta
     overrides = {k: v for k, v in result.params.items() if DEFAULT_PARAMS.get(k) != v}
     y_cols = ["unit_id", "year", *fit_targets] + ([ds.break_column] if ds.break_column else [])
     with stage(progress, "final model", len(fit_targets)) as advance:
-        forecaster = DirectForecaster(targets=fit_targets, horizons=horizons, features=pf.names,
+        final_horizons = max(horizons, forecast_horizons or horizons)
+        # the backtested horizons stay direct; longer ones are chained from them
+        direct = ({} if final_horizons == horizons
+                  else {"direct_horizons": min(horizons, DirectForecaster().direct_horizons)})
+        forecaster = DirectForecaster(targets=fit_targets, horizons=final_horizons, **direct, features=pf.names,
                                       feature_groups=pf.groups(), members=members, params=overrides,
                                       break_column=ds.break_column, step=ds.step, n_jobs=n_jobs, seed=seed)
         # The backtest's member forecasts of earlier cutoffs are reused where its settings match (same result).
@@ -277,29 +331,16 @@ def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, ta
             _write_artifacts(Path(tmp), result, ds, pf, latest, comparison, forecaster)
             mlflow.log_artifacts(tmp, artifact_path="backtest")
         advance()
-        python_model = TiecastPyfunc(
-            members={t: [member_payload(m) for m in ms] for t, ms in forecaster.members_.items()},
-            weights={t: dict(s.weights) for t, s in forecaster.selection_.items()},
-            feature_names=list(forecaster.feature_names_),
-            quantiles={t: c.quantiles for t, c in forecaster.calibration_.items()},
-            horizons=forecaster.horizons, direct_horizons=forecaster.direct_horizons,
-            step=forecaster.calendar_.step,
-            metadata={"dataset": ds.name, "fingerprint": ds.fingerprint, "data_end": forecaster.data_end_,
-                      "selection": selection_record(forecaster)},
-        )
-        example = pf.frame[pf.frame["year"] == max(forecaster.data_end_.values())].head(5).reset_index(drop=True)
-        example = example.astype({c: float for c in pf.names})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # the hint about integer columns (year) is expected
-            signature = infer_signature(example, python_model.predict(None, example))
-        import lightgbm
-
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=python_model, signature=signature, input_example=example,
-            registered_model_name=name,
-            pip_requirements=[f"lightgbm=={lightgbm.__version__}", f"pandas=={pd.__version__}",
-                              f"numpy=={np.__version__}", f"mlflow=={mlflow.__version__}"],
-        )
+        pkg = (package or feature_row_package)(forecaster, ds, pf, seed, n_jobs)
+        try:
+            info = mlflow.pyfunc.log_model(
+                name="model", python_model=pkg.python_model, signature=pkg.signature,
+                input_example=pkg.input_example, registered_model_name=name, code_paths=pkg.code_paths,
+                pip_requirements=pkg.pip_requirements, metadata=pkg.metadata or None,
+            )
+        finally:
+            if pkg.cleanup is not None:
+                pkg.cleanup()
         version = str(info.registered_model_version)
         client.set_registered_model_alias(name, CHALLENGER, version)
         client.set_model_version_tag(name, version, "dataset_fingerprint", ds.fingerprint)
@@ -309,7 +350,7 @@ def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, ta
         advance()
         run_id = run.info.run_id
     return TrainResult(run_id=run_id, experiment=name, model_name=name, version=version, backtest=result,
-                       forecaster=forecaster, tracking_uri=tracking_uri())
+                       forecaster=forecaster, tracking_uri=tracking_uri(), model=pkg.python_model)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ _COMMAND_MODULES = (
     "tiecast.cli._cmd_features",
     "tiecast.cli._cmd_train",
     "tiecast.cli._cmd_cooperation",
+    "tiecast.cli._cmd_report",
+    "tiecast.cli._cmd_serve",
 )
 # Library parameter -> command-line option, where the option is not simply --<parameter>.
 _OPTION_OF = {"targets": "--target", "n_jobs": "--jobs"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from rich.console import Console
 
@@ -12,8 +13,6 @@ from tiecast.features import Dataset, PanelFeatures, build_features, builtin_sce
 from tiecast.training import (
     BASELINE_NOTE,
     BacktestResult,
-    DirectForecaster,
-    ScenarioForecaster,
     backtest,
     comparison_tables,
     parse_origins,
@@ -110,15 +109,20 @@ def run_backtest(args: argparse.Namespace) -> int:
 
 
 def _train(console: Console, ds: Dataset, args: argparse.Namespace, targets: list[str] | None,
-           origins: list[int] | None, horizons: int, tune: bool, jobs: int) -> tuple[PanelFeatures, DirectForecaster]:
+           origins: list[int] | None, horizons: int, tune: bool, jobs: int) -> tuple[PanelFeatures, Any]:
+    """Backtest, fit and register the request model (:class:`tiecast.serving.TiecastService`); returns the
+    features and the registered model's fitted ScenarioForecaster."""
+    from tiecast.serving import SERVED_HORIZONS, service_package
+
     progress = not args.no_progress
     pf = build_features(ds, progress=progress)
     res = train_and_register(ds, features=pf, targets=targets, origins=origins, horizons=horizons, tune=tune,
-                             seed=args.seed, n_jobs=jobs, progress=progress, members=_members(args))
+                             seed=args.seed, n_jobs=jobs, progress=progress, members=_members(args),
+                             package=service_package, forecast_horizons=max(horizons, SERVED_HORIZONS))
     _print_result(console, res.backtest, getattr(args, "out", None), ds)
     console.print(f"MLflow run {res.run_id} in experiment '{res.experiment}' ({res.tracking_uri}); registered "
                   f"[bold]{res.model_name}[/bold] version {res.version} as 'challenger'", soft_wrap=True)
-    return pf, res.forecaster
+    return pf, res.model.sf
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -150,15 +154,15 @@ def run_demo(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data)
     console.print(f"[bold]tiecast demo[/bold]: {ds.name}, {len(ds.units)} units, {ds.years[0]}–{ds.years[1]}, "
                   f"targets {', '.join(ds.targets)}", soft_wrap=True)
-    pf, forecaster = _train(console, ds, args, None, None, 5, False, 2)
+    _, served = _train(console, ds, args, None, None, 5, False, 2)
     if ds.name == "korea":
         from ._cmd_cooperation import FORECAST_NOTE, cooperation_tables
 
         unit = DEMO_UNIT
         origin = int(ds.panel["year"].max())
-        sf = ScenarioForecaster(ds, origin=origin, horizons=5, seed=args.seed, features=pf,
-                                forecaster=forecaster).fit()
+        sf = served  # the registered model's own fitted forecaster and effect model
         answer = sf.answer(builtin_scenario("top3", unit, origin))
+        answer = answer[answer["horizon"] <= 5]
         name = ds.units.set_index("unit_id").loc[unit, "name"]
         console.print(f"[bold]with and without cooperation[/bold]: {name} ({unit}), a small provincial city, doubles "
                       f"its migration ties with its three strongest partners from {origin + 1} (scenario top3)",
@@ -166,6 +170,9 @@ def run_demo(args: argparse.Namespace) -> int:
         for table in cooperation_tables(answer):
             console.print(table)
         console.print(FORECAST_NOTE, style="dim", soft_wrap=True)
+        from tiecast.serving import write_unit_report
+
+        console.print(f"report for officials: {write_unit_report(sf, unit, f'out/report_{unit}.html')}")
     console.print(f"demo wall time {time.perf_counter() - start:.0f} s")
     return 0
 

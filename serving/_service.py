@@ -1,0 +1,310 @@
+"""The champion as ONE MLflow pyfunc model that answers forecasts, scenarios and explanations.
+
+:class:`TiecastService` holds a fitted :class:`~tiecast.training.ScenarioForecaster`: the forecaster's boosters
+and conformal calibration, the effect model, the feature state of every unit and the dataset tables that
+scenarios are applied to. It is logged with the tiecast code itself (``code_paths``), so it loads with only its
+logged requirements: no checkout, no dataset folder, no editable install.
+
+Request (one row per question; MLflow's ``dataframe_split`` / ``dataframe_records`` JSON or a DataFrame):
+
+- ``unit_id`` – unit code (string), ``target`` – e.g. ``population``, ``horizon`` – years ahead (integer, in
+  steps of the dataset's step), ``scenario`` – empty or ``baseline``, a built-in name (``hub``, ``region``,
+  ``contiguous``, ``topN``) or a scenario object as a JSON string (the format of scenario files; ``unit`` may be
+  left out: it is the row's unit).
+
+``params`` (declared in the signature): ``explain`` (bool, default false), ``levels`` (interval levels among 80
+and 90, default both), ``methods`` (``dml``, the reported estimate, by default; add ``forecaster_whatif`` for
+the forecaster's what-if, which recomputes every feature and is slower), ``trajectory`` (bool, default true;
+false answers only the question's horizon year: one row per question and method, in the request's order, as
+``mlflow.pyfunc.spark_udf`` needs).
+
+Response: one row per (question, year ``origin + 1 .. origin + horizon``, method) in the columns of
+``tiecast forecast`` (:data:`RESPONSE_COLUMNS`; interval columns only for the requested levels), plus
+``question`` (the request row). With ``explain``: ``shap_<group>`` (SHAP contributions of the forecast summed by
+feature group, log points of growth over the row's horizon), ``shap_base``, ``shap_other`` and ``top_drivers``
+(JSON list of ``{"feature", "value", "contribution"}``, the largest absolute contributions). SHAP explains the
+model's forecast, not causes.
+
+Every bad request raises an ``MlflowException`` with ``INVALID_PARAMETER_VALUE``: the scoring server answers
+HTTP 400 with the message (which row, which column, what to do).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+from tiecast.common import ConfigError, TiecastError
+from tiecast.features import Scenario, builtin_scenario, parse_scenario
+from tiecast.training import (
+    FORECAST_COLUMNS,
+    LEVELS_COOPERATION,
+    METHODS_COOPERATION,
+    REPORTED_METHOD,
+    ScenarioForecaster,
+)
+
+from ._explain import explain_forecast
+
+__all__ = ["MAX_QUESTIONS", "REQUEST_COLUMNS", "RESPONSE_COLUMNS", "TOP_DRIVERS", "ServiceAnswer",
+           "TiecastService", "answer_questions"]
+
+REQUEST_COLUMNS = ("unit_id", "target", "horizon", "scenario")
+RESPONSE_COLUMNS = ["question", *FORECAST_COLUMNS]
+# Questions per request: a national baseline batch is 229 units x 2 targets; larger batches go to `tiecast sweep`
+# or `tiecast predict` in pieces (a 400 says so rather than tying up the server).
+MAX_QUESTIONS = 5000
+TOP_DRIVERS = 5
+_BASELINE = ("", "baseline")
+_CACHE = 512  # answered (unit, scenario, methods): identical questions are served from memory
+
+
+def _bad(message: str) -> ConfigError:
+    return ConfigError(message, parameter="model_input")
+
+
+@dataclass(frozen=True)
+class ServiceAnswer:
+    """Rows answering the questions of one request (:data:`RESPONSE_COLUMNS`, plus explanation columns)."""
+
+    frame: pd.DataFrame
+    levels: tuple[int, ...]
+    explained: bool
+
+
+@dataclass
+class _Parsed:
+    explain: bool
+    levels: tuple[int, ...]
+    methods: tuple[str, ...]
+    questions: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _params(params: Mapping[str, Any] | None) -> tuple[bool, bool, tuple[int, ...], tuple[str, ...]]:
+    params = dict(params or {})
+    unknown = sorted(set(params) - {"explain", "levels", "methods", "trajectory"})
+    if unknown:
+        raise ConfigError(f"unknown params {unknown}; allowed: explain (true/false), levels (e.g. [80, 90]), "
+                          f"methods (e.g. [\"dml\"]), trajectory (true/false)", parameter="params")
+    explain, trajectory = _flag(params, "explain", False), _flag(params, "trajectory", True)
+    levels_in = params.get("levels", list(LEVELS_COOPERATION))
+    levels_in = [levels_in] if np.isscalar(levels_in) else list(levels_in)
+    levels = []
+    for lv in levels_in:
+        if isinstance(lv, (bool, np.bool_)) or not isinstance(lv, (int, np.integer, float)) \
+                or float(lv) not in LEVELS_COOPERATION:
+            raise ConfigError(f"params.levels: {lv!r} is not an interval level; use "
+                              f"{' and/or '.join(map(str, LEVELS_COOPERATION))}", parameter="params")
+        levels.append(int(lv))
+    if not levels:
+        raise ConfigError("params.levels is empty; use [80], [90] or [80, 90]", parameter="params")
+    methods_in = params.get("methods", [REPORTED_METHOD])
+    methods = [methods_in] if isinstance(methods_in, str) else [str(m) for m in methods_in]
+    bad = [m for m in methods if m not in METHODS_COOPERATION]
+    if bad or not methods:
+        raise ConfigError(f"params.methods: {bad or '[]'} unknown; use {', '.join(METHODS_COOPERATION)}",
+                          parameter="params")
+    return explain, trajectory, tuple(sorted(set(levels))), tuple(dict.fromkeys(methods))
+
+
+def _flag(params: Mapping[str, Any], name: str, default: bool) -> bool:
+    value = params.get(name, default)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        value = value.lower() == "true"
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"params.{name} must be true or false; got {value!r}", parameter="params")
+    return bool(value)
+
+
+def _questions(frame: pd.DataFrame, sf: ScenarioForecaster) -> pd.DataFrame:
+    """The request rows checked one by one; the error names the row and the column."""
+    if not isinstance(frame, pd.DataFrame):
+        frame = pd.DataFrame(frame)
+    missing = [c for c in REQUEST_COLUMNS if c not in frame.columns]
+    if missing:
+        raise _bad(f"the request lacks the column(s) {missing}; every row needs {', '.join(REQUEST_COLUMNS)} "
+                   "(scenario may be empty)")
+    if frame.empty:
+        raise _bad("the request has no rows; send at least one question (unit_id, target, horizon, scenario)")
+    if len(frame) > MAX_QUESTIONS:
+        raise _bad(f"the request has {len(frame):,} rows; at most {MAX_QUESTIONS:,} per request: split it or use "
+                   "`tiecast predict` / `tiecast sweep` for batches")
+    units = set(sf.ds.units["unit_id"].astype(str))
+    horizons = sf.horizons
+    rows = []
+    for i, (unit, target, horizon, scenario) in enumerate(frame[list(REQUEST_COLUMNS)].itertuples(index=False)):
+        where = f"row {i}"
+        unit = "" if unit is None or (isinstance(unit, float) and np.isnan(unit)) else str(unit).strip()
+        if unit not in units:
+            raise _bad(f"{where}, column unit_id: unknown unit {unit!r} of dataset {sf.ds.name!r} (codes such as "
+                       f"{', '.join(sorted(units)[:3])}, ...)")
+        if target not in sf.targets:
+            raise _bad(f"{where}, column target: unknown target {target!r}; use {', '.join(sf.targets)}")
+        h = _horizon(horizon, horizons, where)
+        text = "" if scenario is None or (isinstance(scenario, float) and np.isnan(scenario)) else str(scenario)
+        rows.append((i, unit, str(target), h, text.strip()))
+    return pd.DataFrame(rows, columns=["question", "unit_id", "target", "horizon", "scenario"])
+
+
+def _horizon(value: Any, horizons: int, where: str) -> int:
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        ok, value = True, int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        ok, value = True, int(value)
+    if not ok or not 1 <= int(value) <= horizons:
+        raise _bad(f"{where}, column horizon: {value!r} is not an integer from 1 to {horizons} (years ahead the "
+                   "model was trained for)")
+    return int(value)
+
+
+def _scenario(text: str, unit: str, sf: ScenarioForecaster, where: str) -> Scenario | None:
+    if text.lower() in _BASELINE:
+        return None
+    if not text.startswith("{"):
+        try:
+            return builtin_scenario(text, unit, sf.origin)
+        except ConfigError as e:
+            raise _bad(f"{where}, column scenario: {e} (or a scenario object as JSON text)") from None
+    try:
+        spec = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise _bad(f"{where}, column scenario: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") \
+            from None
+    if not isinstance(spec, dict):
+        raise _bad(f"{where}, column scenario: a JSON scenario must be an object")
+    spec.setdefault("unit", unit)
+    if str(spec["unit"]) != unit:
+        raise _bad(f"{where}, column scenario: the scenario's unit {spec['unit']!r} differs from the row's "
+                   f"unit_id {unit!r}; leave 'unit' out or make them equal")
+    try:
+        sc = parse_scenario(spec, where=f"{where}, column scenario", default_id="custom")
+        sf.apply(sc)  # partners, start year and flow kind checked against the data now, with the row named
+    except ConfigError as e:
+        raise _bad(str(e)) from None
+    return sc
+
+
+def answer_questions(sf: ScenarioForecaster, model_input: pd.DataFrame, params: Mapping[str, Any] | None = None,
+                     cache: OrderedDict[Any, pd.DataFrame] | None = None) -> ServiceAnswer:
+    """Answer a request (see the module docstring) with a fitted ScenarioForecaster; raises ConfigError."""
+    explain, trajectory, levels, methods = _params(params)
+    q = _questions(model_input, sf)
+    parts = []
+    for (unit, text), grp in q.groupby(["unit_id", "scenario"], sort=False):
+        unit, text = str(unit), str(text)
+        sc = _scenario(text, unit, sf, f"row {int(grp['question'].iloc[0])}")
+        key = (unit, text, methods)
+        rows = cache.get(key) if cache is not None else None
+        if rows is None:
+            rows = sf.baseline([unit]) if sc is None else sf.answer(sc, units=[unit], methods=methods)
+            if cache is not None:
+                cache[key] = rows
+                while len(cache) > _CACHE:
+                    cache.popitem(last=False)
+        elif cache is not None:
+            cache.move_to_end(key)
+        for _, question in grp.iterrows():
+            last = rows["horizon"] == question["horizon"]
+            sel = rows[(rows["target"] == question["target"]) & (rows["horizon"] <= question["horizon"])
+                       & (last if not trajectory else True)]
+            parts.append(sel.assign(question=int(question["question"])))
+    out = pd.concat(parts, ignore_index=True).sort_values(["question", "method", "year"], kind="stable")
+    out = out[RESPONSE_COLUMNS].reset_index(drop=True)
+    drop = [c for c in out.columns if any(c.endswith(f"er{lv}") for lv in LEVELS_COOPERATION if lv not in levels)]
+    out = out.drop(columns=drop)
+    if explain:
+        out = _explained(sf, out)
+    return ServiceAnswer(frame=out, levels=levels, explained=explain)
+
+
+def _explained(sf: ScenarioForecaster, out: pd.DataFrame) -> pd.DataFrame:
+    """SHAP columns for every row: the forecaster's forecast of the row's target and horizon for its unit, from
+    the origin's feature rows (baseline and dml rows; the DML effect is not a LightGBM output)."""
+    fc = sf.forecaster_
+    groups = {f: g for g, names in sf.pf_.groups().items() for f in names}
+    group_names = list(dict.fromkeys(groups.values()))
+    cols: dict[str, np.ndarray] = {f"shap_{g}": np.zeros(len(out)) for g in group_names}
+    cols["shap_base"], cols["shap_other"] = np.zeros(len(out)), np.zeros(len(out))
+    drivers = np.empty(len(out), dtype=object)
+    for key, grp in out.groupby(["target", "horizon"], sort=False):
+        target, horizon = str(key[0]), int(str(key[1]))  # type: ignore[index]
+        start = fc.data_end_[target]
+        frame = sf.pf_.frame
+        units = grp["unit_id"].astype(str).unique()
+        rows = frame[(frame["year"] == start) & frame["unit_id"].astype(str).isin(units)]
+        expl = explain_forecast(fc, rows.reset_index(drop=True), target, horizon)
+        by_group = expl.by_group(groups).reindex(columns=group_names, fill_value=0.0)
+        at = grp.index.to_numpy()
+        idx = np.array([expl.index(u) for u in grp["unit_id"].astype(str)])
+        for g in group_names:
+            cols[f"shap_{g}"][at] = by_group[g].to_numpy(float)[idx]
+        cols["shap_base"][at] = expl.base[idx] + expl.horizon_term[idx]
+        cols["shap_other"][at] = expl.other[idx]
+        order = np.argsort(-np.abs(expl.contributions), axis=1, kind="stable")[:, :TOP_DRIVERS]
+        texts = [json.dumps([{"feature": expl.features[j], "value": _num(expl.values[i, j]),
+                              "contribution": _num(expl.contributions[i, j])} for j in order[i]
+                             if expl.contributions[i, j] != 0], ensure_ascii=False) for i in range(len(units))]
+        for pos, i in zip(at, idx, strict=True):
+            drivers[pos] = texts[i]
+    return out.assign(**cols, top_drivers=drivers)
+
+
+def _num(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
+
+
+class TiecastService(PythonModel):  # type: ignore[misc]
+    """The served model: a fitted ScenarioForecaster, a lock and an answer cache (see the module docstring).
+
+    The scoring server calls ``predict`` from worker threads; answers are computed one at a time (LightGBM sets
+    OpenMP's thread count process-wide, and the forecaster's caches are not thread-safe).
+    """
+
+    def __init__(self, sf: ScenarioForecaster, metadata: Mapping[str, Any] | None = None) -> None:
+        self.sf = sf
+        self.metadata = dict(metadata or {})
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[Any, pd.DataFrame] = OrderedDict()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"sf": self.sf, "metadata": self.metadata}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["sf"], state["metadata"])  # type: ignore[misc]
+
+    def answer(self, model_input: pd.DataFrame, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """Answer a request; raises :class:`~tiecast.common.ConfigError` with what to fix."""
+        with self._lock:
+            return answer_questions(self.sf, model_input, params, self._cache).frame
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+                ) -> pd.DataFrame:
+        return wrap_errors(lambda: self.answer(model_input, params))
+
+
+def wrap_errors(fn: Any) -> Any:
+    """Run ``fn``; tiecast's errors become MlflowException(INVALID_PARAMETER_VALUE) -> HTTP 400."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+
+    try:
+        return fn()
+    except (TiecastError, ValueError, KeyError, TypeError) as e:
+        raise MlflowException(f"bad request: {e}", error_code=INVALID_PARAMETER_VALUE) from None
+
+
+def request_signature(sf: ScenarioForecaster, example: pd.DataFrame, output: pd.DataFrame) -> Any:
+    """The model signature: the request columns, the response columns and the declared params."""
+    from mlflow.models import infer_signature
+
+    return infer_signature(example, output, params={"explain": False, "levels": list(LEVELS_COOPERATION),
+                                                    "methods": [REPORTED_METHOD], "trajectory": True})
