@@ -194,68 +194,79 @@ def _scenario(text: str, unit: str, sf: ScenarioForecaster, where: str) -> Scena
 
 
 def answer_questions(sf: ScenarioForecaster, model_input: pd.DataFrame, params: Mapping[str, Any] | None = None,
-                     cache: OrderedDict[Any, pd.DataFrame] | None = None) -> ServiceAnswer:
+                     cache: OrderedDict[Any, pd.DataFrame] | None = None,
+                     explanations: dict[Any, tuple[np.ndarray, str]] | None = None) -> ServiceAnswer:
     """Answer a request (see the module docstring) with a fitted ScenarioForecaster; raises ConfigError."""
     explain, trajectory, levels, methods = _params(params)
     q = _questions(model_input, sf)
+    is_base = q["scenario"].str.lower().isin(_BASELINE)
     parts = []
-    for (unit, text), grp in q.groupby(["unit_id", "scenario"], sort=False):
+    if is_base.any():  # every baseline question of the request in one call
+        parts.append(_select(sf.baseline(list(q.loc[is_base, "unit_id"].unique())), q[is_base], trajectory))
+    for (unit, text), grp in q[~is_base].groupby(["unit_id", "scenario"], sort=False):
         unit, text = str(unit), str(text)
-        sc = _scenario(text, unit, sf, f"row {int(grp['question'].iloc[0])}")
         key = (unit, text, methods)
         rows = cache.get(key) if cache is not None else None
         if rows is None:
-            rows = sf.baseline([unit]) if sc is None else sf.answer(sc, units=[unit], methods=methods)
+            sc = _scenario(text, unit, sf, f"row {int(grp['question'].iloc[0])}")
+            assert sc is not None
+            rows = sf.answer(sc, units=[unit], methods=methods)
             if cache is not None:
                 cache[key] = rows
                 while len(cache) > _CACHE:
                     cache.popitem(last=False)
         elif cache is not None:
             cache.move_to_end(key)
-        for _, question in grp.iterrows():
-            last = rows["horizon"] == question["horizon"]
-            sel = rows[(rows["target"] == question["target"]) & (rows["horizon"] <= question["horizon"])
-                       & (last if not trajectory else True)]
-            parts.append(sel.assign(question=int(question["question"])))
+        parts.append(_select(rows, grp, trajectory))
     out = pd.concat(parts, ignore_index=True).sort_values(["question", "method", "year"], kind="stable")
     out = out[RESPONSE_COLUMNS].reset_index(drop=True)
     drop = [c for c in out.columns if any(c.endswith(f"er{lv}") for lv in LEVELS_COOPERATION if lv not in levels)]
     out = out.drop(columns=drop)
     if explain:
-        out = _explained(sf, out)
+        out = _explained(sf, out, explanations)
     return ServiceAnswer(frame=out, levels=levels, explained=explain)
 
 
-def _explained(sf: ScenarioForecaster, out: pd.DataFrame) -> pd.DataFrame:
+def _select(rows: pd.DataFrame, questions: pd.DataFrame, trajectory: bool) -> pd.DataFrame:
+    """The answer rows of each question: its unit and target, years up to its horizon (or only that year)."""
+    asked = questions[["question", "unit_id", "target", "horizon"]].rename(columns={"horizon": "asked"})
+    m = asked.merge(rows, on=["unit_id", "target"], how="inner")
+    keep = m["horizon"] <= m["asked"] if trajectory else m["horizon"] == m["asked"]
+    return m[keep.to_numpy()].drop(columns="asked")
+
+
+def _explained(sf: ScenarioForecaster, out: pd.DataFrame, cache: dict[Any, tuple[np.ndarray, str]] | None = None
+               ) -> pd.DataFrame:
     """SHAP columns for every row: the forecaster's forecast of the row's target and horizon for its unit, from
-    the origin's feature rows (baseline and dml rows; the DML effect is not a LightGBM output)."""
+    the origin's feature rows (baseline and dml rows; the DML effect is not a LightGBM output). ``cache`` keeps
+    each (target, horizon, unit)'s explanation: it depends on nothing else."""
     fc = sf.forecaster_
     groups = {f: g for g, names in sf.pf_.groups().items() for f in names}
     group_names = list(dict.fromkeys(groups.values()))
-    cols: dict[str, np.ndarray] = {f"shap_{g}": np.zeros(len(out)) for g in group_names}
-    cols["shap_base"], cols["shap_other"] = np.zeros(len(out)), np.zeros(len(out))
+    cache = {} if cache is None else cache
+    values = np.zeros((len(out), len(group_names) + 2))  # groups, base, other
     drivers = np.empty(len(out), dtype=object)
     for key, grp in out.groupby(["target", "horizon"], sort=False):
         target, horizon = str(key[0]), int(str(key[1]))  # type: ignore[index]
-        start = fc.data_end_[target]
-        frame = sf.pf_.frame
         units = grp["unit_id"].astype(str).unique()
-        rows = frame[(frame["year"] == start) & frame["unit_id"].astype(str).isin(units)]
-        expl = explain_forecast(fc, rows.reset_index(drop=True), target, horizon)
-        by_group = expl.by_group(groups).reindex(columns=group_names, fill_value=0.0)
+        todo = [u for u in units if (target, horizon, u) not in cache]
+        if todo:
+            frame = sf.pf_.frame
+            rows = frame[(frame["year"] == fc.data_end_[target]) & frame["unit_id"].astype(str).isin(todo)]
+            expl = explain_forecast(fc, rows.reset_index(drop=True), target, horizon)
+            by_group = expl.by_group(groups).reindex(columns=group_names, fill_value=0.0).to_numpy(float)
+            order = np.argsort(-np.abs(expl.contributions), axis=1, kind="stable")[:, :TOP_DRIVERS]
+            for i, u in enumerate(expl.unit_ids):
+                text = json.dumps([{"feature": expl.features[j], "value": _num(expl.values[i, j]),
+                                    "contribution": _num(expl.contributions[i, j])} for j in order[i]
+                                   if expl.contributions[i, j] != 0], ensure_ascii=False)
+                cache[(target, horizon, str(u))] = (
+                    np.concatenate([by_group[i], [expl.base[i] + expl.horizon_term[i], expl.other[i]]]), text)
         at = grp.index.to_numpy()
-        idx = np.array([expl.index(u) for u in grp["unit_id"].astype(str)])
-        for g in group_names:
-            cols[f"shap_{g}"][at] = by_group[g].to_numpy(float)[idx]
-        cols["shap_base"][at] = expl.base[idx] + expl.horizon_term[idx]
-        cols["shap_other"][at] = expl.other[idx]
-        order = np.argsort(-np.abs(expl.contributions), axis=1, kind="stable")[:, :TOP_DRIVERS]
-        texts = [json.dumps([{"feature": expl.features[j], "value": _num(expl.values[i, j]),
-                              "contribution": _num(expl.contributions[i, j])} for j in order[i]
-                             if expl.contributions[i, j] != 0], ensure_ascii=False) for i in range(len(units))]
-        for pos, i in zip(at, idx, strict=True):
-            drivers[pos] = texts[i]
-    return out.assign(**cols, top_drivers=drivers)
+        for pos, u in zip(at, grp["unit_id"].astype(str), strict=True):
+            values[pos], drivers[pos] = cache[(target, horizon, u)]
+    cols = {f"shap_{g}": values[:, k] for k, g in enumerate(group_names)}
+    return out.assign(**cols, shap_base=values[:, -2], shap_other=values[:, -1], top_drivers=drivers)
 
 
 def _num(x: float) -> float | None:
@@ -274,6 +285,7 @@ class TiecastService(PythonModel):  # type: ignore[misc]
         self.metadata = dict(metadata or {})
         self._lock = threading.Lock()
         self._cache: OrderedDict[Any, pd.DataFrame] = OrderedDict()
+        self._explanations: dict[Any, tuple[np.ndarray, str]] = {}  # at most units x targets x horizons
 
     def __getstate__(self) -> dict[str, Any]:
         return {"sf": self.sf, "metadata": self.metadata}
@@ -284,7 +296,7 @@ class TiecastService(PythonModel):  # type: ignore[misc]
     def answer(self, model_input: pd.DataFrame, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         """Answer a request; raises :class:`~tiecast.common.ConfigError` with what to fix."""
         with self._lock:
-            return answer_questions(self.sf, model_input, params, self._cache).frame
+            return answer_questions(self.sf, model_input, params, self._cache, self._explanations).frame
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
                 ) -> pd.DataFrame:
