@@ -6,7 +6,7 @@ Starts ``tiecast serve`` on a model (default ``models:/tiecast-korea@champion`` 
 - ``scenario_single``: one unit, population, 10 years, a built-in scenario (the same question repeatedly: the
   model's answer cache serves repeats, as it would for a dashboard);
 - ``scenario_distinct``: one unit, 10 years, a JSON scenario with a different factor in every request (never
-  cached: the full DML computation each time);
+  cached: the full DML computation each time; a tenth as many requests);
 - ``baseline_batch``: every unit x population, 10 years, baseline;
 - ``explained``: one unit, both targets, 5 years, baseline and a scenario, ``explain: true``.
 
@@ -93,15 +93,18 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--unit", default="47900")
+    ap.add_argument("--workers", type=int, default=1, help="scoring-server worker processes")
     ap.add_argument("--out", default=str(OUT))
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from tiecast.training import tracking_uri
 
-    env = {**os.environ, "MLFLOW_TRACKING_URI": os.environ.get("MLFLOW_TRACKING_URI", tracking_uri())}
+    os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
+    env = dict(os.environ)
     port = _port()
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "--model", args.model, "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-c", CLI, "serve", "--model", args.model, "--port", str(port),
+                             "--workers", str(args.workers)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -122,7 +125,7 @@ def main() -> int:
             "scenario_single": [_body([[args.unit, "population", h, "top3"]])] * n,
             "scenario_distinct": [_body([[args.unit, "population", h, json.dumps(
                 {"partners": "top3", "factor": round(1.5 + i / n, 6), "start_year": origin + 1, "id": f"f{i}"})]])
-                for i in range(n)],
+                for i in range(max(n // 10, 20))],
             "baseline_batch": [_body([[u, "population", h, ""] for u in units])] * max(n // 10, 20),
             "explained": [_body([[args.unit, t, 5, s] for t in meta["targets"] for s in ("", "top3")],
                                 {"explain": True})] * max(n // 10, 20),
@@ -131,6 +134,7 @@ def main() -> int:
         for bodies in kinds.values():
             _call(f"{base}/ping" if bodies[0] is None else f"{base}/invocations", bodies[0])
         out: dict[str, Any] = {"model": args.model, "units": len(units), "horizon": h, "cold_start_s": round(cold, 2),
+                               "workers": args.workers,
                                "machine": f"{os.cpu_count()} cores", "kinds": {}}
         for name, bodies in kinds.items():
             before = _rss_mb(proc.pid)

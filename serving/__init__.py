@@ -76,6 +76,16 @@ _WHERE = {
     "load_service": "_package",
     "serve_command": "_package",
     "predict_file": "_package",
+    "CANDIDATE_FACTOR": "_sweep",
+    "ENGINES": "_sweep",
+    "JAVA_HINT": "_sweep",
+    "SWEEP_COLUMNS": "_sweep",
+    "candidate_partners": "_sweep",
+    "java_available": "_sweep",
+    "response_schema": "_sweep",
+    "run_sweep": "_sweep",
+    "spark_session": "_sweep",
+    "sweep_questions": "_sweep",
 }
 
 __all__ = sorted(_WHERE)

@@ -835,7 +835,8 @@ def _page_caveats(ctx: ReportContext, num: UnitNumbers, lang: str) -> str:
         g = group_label(ctx.groups.get(c, "other"), lang)
         counts[g] = counts.get(g, 0) + 1
     examples = ", ".join(feature_label(c, lang) for c in missing[:4])
-    items = [w("cav_data", lang, spans=esc(", ".join(spans)), income_end=ctx.starts.get("income", "–"),
+    ends = ", ".join(f"{feature_label(t, lang)} {y}" for t, y in ctx.starts.items())
+    items = [w("cav_data", lang, spans=esc(", ".join(spans)), ends=esc(ends),
                flows=esc(flow_txt), origin=ctx.origin, total=mine.shape[1], missing=len(missing),
                groups=esc(", ".join(f"{g} {n}" for g, n in counts.items()) or w("none", lang)),
                examples=w("examples", lang, items=esc(examples)) if examples else "")]

@@ -137,7 +137,7 @@ def _questions(frame: pd.DataFrame, sf: ScenarioForecaster) -> pd.DataFrame:
     if len(frame) > MAX_QUESTIONS:
         raise _bad(f"the request has {len(frame):,} rows; at most {MAX_QUESTIONS:,} per request: split it or use "
                    "`tiecast predict` / `tiecast sweep` for batches")
-    units = set(sf.ds.units["unit_id"].astype(str))
+    units = _unit_set(sf)
     horizons = sf.horizons
     rows = []
     for i, (unit, target, horizon, scenario) in enumerate(frame[list(REQUEST_COLUMNS)].itertuples(index=False)):
@@ -152,6 +152,18 @@ def _questions(frame: pd.DataFrame, sf: ScenarioForecaster) -> pd.DataFrame:
         text = "" if scenario is None or (isinstance(scenario, float) and np.isnan(scenario)) else str(scenario)
         rows.append((i, unit, str(target), h, text.strip()))
     return pd.DataFrame(rows, columns=["question", "unit_id", "target", "horizon", "scenario"])
+
+
+_UNIT_SETS: dict[int, tuple[Any, frozenset[str]]] = {}
+
+
+def _unit_set(sf: ScenarioForecaster) -> frozenset[str]:
+    """The dataset's unit codes, computed once per fitted model (every request checks against them)."""
+    hit = _UNIT_SETS.get(id(sf))
+    if hit is None or hit[0] is not sf.ds:
+        hit = (sf.ds, frozenset(sf.ds.units["unit_id"].astype(str)))
+        _UNIT_SETS[id(sf)] = hit
+    return hit[1]
 
 
 def _horizon(value: Any, horizons: int, where: str) -> int:
@@ -229,10 +241,19 @@ def answer_questions(sf: ScenarioForecaster, model_input: pd.DataFrame, params: 
 
 def _select(rows: pd.DataFrame, questions: pd.DataFrame, trajectory: bool) -> pd.DataFrame:
     """The answer rows of each question: its unit and target, years up to its horizon (or only that year)."""
-    asked = questions[["question", "unit_id", "target", "horizon"]].rename(columns={"horizon": "asked"})
-    m = asked.merge(rows, on=["unit_id", "target"], how="inner")
-    keep = m["horizon"] <= m["asked"] if trajectory else m["horizon"] == m["asked"]
-    return m[keep.to_numpy()].drop(columns="asked")
+    if len(questions) > 8:  # a batch: one merge
+        asked = questions[["question", "unit_id", "target", "horizon"]].rename(columns={"horizon": "asked"})
+        m = asked.merge(rows, on=["unit_id", "target"], how="inner")
+        keep = m["horizon"] <= m["asked"] if trajectory else m["horizon"] == m["asked"]
+        return m[keep.to_numpy()].drop(columns="asked")
+    # a few questions (the interactive case): boolean masks are much cheaper than a merge
+    unit, target, horizon = (rows[c].to_numpy() for c in ("unit_id", "target", "horizon"))
+    parts = []
+    for q, u, t, h in questions[["question", "unit_id", "target", "horizon"]].itertuples(index=False):
+        mask = (unit == u) & (target == t) & ((horizon <= h) if trajectory else (horizon == h))
+        part = rows[mask]
+        parts.append(part.assign(question=np.full(len(part), q)))
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def _explained(sf: ScenarioForecaster, out: pd.DataFrame, cache: dict[Any, tuple[np.ndarray, str]] | None = None

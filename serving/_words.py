@@ -149,13 +149,12 @@ WORDS: dict[str, tuple[str, str]] = {
     "km": ("거리(km)", "km"),
     # ---- 5. caveats ----------------------------------------------------------------------------------------
     "h_caveats": ("5. 읽을 때 유의할 점", "5. Caveats"),
-    "cav_data": ("<b>자료 시점과 공백.</b> {spans}년 자료입니다(소득은 국세청 근로소득으로 {income_end}년에 "
-                 "끝나므로 소득 "
-                 "전망은 그 해에서 출발). 도시 간 흐름 자료는 {flows}년만 있어, 그 이전 연도의 연계 지표는 패널의 "
+    "cav_data": ("<b>자료 시점과 공백.</b> {spans}년 자료입니다(각 전망은 그 대상의 마지막 자료 연도에서 출발: "
+                 "{ends}). 도시 간 흐름 자료는 {flows}년만 있어, 그 이전 연도의 연계 지표는 패널의 "
                  "연도별 이동망 지표로 대신합니다. 이 시군구의 {origin}년 특성 {total}개 중 {missing}개가 비어 있습니다"
                  "({groups}{examples}). 빈 값은 모델이 결측으로 처리합니다.",
-                 "<b>Data vintage and gaps.</b> Data: {spans} (income: NTS earned income, ending in {income_end}, so "
-                 "its forecast starts there). Inter-city flows exist only for {flows}; earlier years' tie measures "
+                 "<b>Data vintage and gaps.</b> Data: {spans} (each forecast starts from its target's last data year: "
+                 "{ends}). Inter-city flows exist only for {flows}; earlier years' tie measures "
                  "come from the panel's yearly migration-network columns. {missing} of this unit's {total} features "
                  "in {origin} are missing ({groups}{examples}); the model treats them as missing."),
     "examples": ("; 예: {items}", "; e.g. {items}"),

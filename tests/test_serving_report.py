@@ -254,14 +254,8 @@ def test_report_all_on_another_dataset(tmp_path: Path) -> None:
     Korean names, boundaries as squares): every unit's report and the summary from one fit, rendered by two
     forked workers, with one font subset for all pages."""
     n = 12
-    folder = write_synthetic(tmp_path / "synth", n_units=n, first=2006, last=2019)
-    rng = np.random.default_rng(2)
+    folder = write_synthetic(tmp_path / "synth", n_units=n, first=2006, last=2019, yearly_flows=0.5, flow_seed=2)
     ids = [f"{i:05d}" for i in range(1, n + 1)]
-    o, d = np.meshgrid(np.arange(n), np.arange(n))
-    keep = (o != d).ravel() & (rng.random(n * n) < 0.5)
-    pd.concat([pd.DataFrame({"origin": np.array(ids)[o.ravel()[keep]], "destination": np.array(ids)[d.ravel()[keep]],
-                             "year": year, "kind": "migration", "value": rng.integers(5, 200, int(keep.sum()))})
-               for year in range(2006, 2020)]).to_csv(folder / "flows.csv", index=False)
     units = pd.read_csv(folder / "units.csv", dtype={"unit_id": str})
     units["name"] = [f"가상시{i}" for i in range(len(units))]
     units.to_csv(folder / "units.csv", index=False)

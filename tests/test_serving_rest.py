@@ -32,15 +32,7 @@ def write_flow_dataset(folder: Path) -> Path:
     """The synthetic contract dataset of the backtest tests with yearly migration flows (scenarios need them)."""
     from test_training_backtest import write_synthetic
 
-    write_synthetic(folder, n_units=N_UNITS, first=2004, last=2019)
-    rng = np.random.default_rng(3)
-    ids = [f"{i:05d}" for i in range(1, N_UNITS + 1)]
-    o, d = np.meshgrid(np.arange(N_UNITS), np.arange(N_UNITS))
-    keep = (o != d).ravel() & (rng.random(N_UNITS * N_UNITS) < 0.4)
-    pd.concat([pd.DataFrame({"origin": np.array(ids)[o.ravel()[keep]], "destination": np.array(ids)[d.ravel()[keep]],
-                             "year": year, "kind": "migration", "value": rng.integers(5, 200, int(keep.sum()))})
-               for year in range(2004, 2020)]).to_csv(folder / "flows.csv", index=False)
-    return folder
+    return write_synthetic(folder, n_units=N_UNITS, first=2004, last=2019, yearly_flows=0.4, flow_seed=3)
 
 
 def _free_port() -> int:

@@ -22,8 +22,11 @@ from tiecast.training._data import target_matrix
 FAST = {"n_estimators": 60}
 
 
-def write_synthetic(folder: Path, n_units: int = 16, first: int = 2006, last: int = 2019, seed: int = 7) -> Path:
-    """A dataset folder with a persistent-growth population, a covariate that leads growth and a partial income."""
+def write_synthetic(folder: Path, n_units: int = 16, first: int = 2006, last: int = 2019, seed: int = 7,
+                    yearly_flows: float = 0.0, flow_seed: int = 0) -> Path:
+    """A dataset folder with a persistent-growth population, a covariate that leads growth and a partial income;
+    with ``yearly_flows`` > 0, migration flows of every year instead of one (that share of ordered pairs), as
+    scenarios and the effect model need."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     ids = [f"{i:05d}" for i in range(1, n_units + 1)]
@@ -53,6 +56,14 @@ def write_synthetic(folder: Path, n_units: int = 16, first: int = 2006, last: in
     flows = pd.DataFrame({"origin": np.array(ids)[o[keep]], "destination": np.array(ids)[d[keep]],
                           "year": last - 3, "kind": "migration", "value": rng.integers(1, 100, int(keep.sum()))})
     flows.drop_duplicates(["origin", "destination"]).to_csv(folder / "flows.csv", index=False)
+    if yearly_flows > 0:
+        frng = np.random.default_rng(flow_seed)
+        oo, dd = np.meshgrid(np.arange(n_units), np.arange(n_units))
+        keep2 = (oo != dd).ravel() & (frng.random(n_units * n_units) < yearly_flows)
+        pd.concat([pd.DataFrame({"origin": np.array(ids)[oo.ravel()[keep2]],
+                                 "destination": np.array(ids)[dd.ravel()[keep2]], "year": year, "kind": "migration",
+                                 "value": frng.integers(5, 200, int(keep2.sum()))})
+                   for year in range(first, last + 1)]).to_csv(folder / "flows.csv", index=False)
     (folder / "dataset.toml").write_text('name = "synth"\ntargets = ["population", "income"]\n', encoding="utf-8")
     return folder
 

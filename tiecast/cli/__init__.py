@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "tiecast.cli._cmd_cooperation",
     "tiecast.cli._cmd_report",
     "tiecast.cli._cmd_serve",
+    "tiecast.cli._cmd_sweep",
 )
 # Library parameter -> command-line option, where the option is not simply --<parameter>.
 _OPTION_OF = {"targets": "--target", "n_jobs": "--jobs"}

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from tiecast.common import ConfigError, stage
-from tiecast.features import load_dataset
+from tiecast.features import Dataset, load_dataset
 from tiecast.serving import (
     LANGS,
     check_scenario,
@@ -43,9 +44,44 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rp.add_argument("--horizon", type=int, default=10, help="years of the population outlook (default 10)")
     rp.add_argument("--jobs", type=int, default=2, help="processes rendering reports with --all (default 2)")
     rp.add_argument("--run-id", default=None, help="MLflow run to log the summary (and --all reports) to")
+    rp.add_argument("--model", default="auto", metavar="auto|fit|URI",
+                    help="the fitted models: 'auto' (default) uses the registered champion "
+                         "models:/tiecast-<dataset>@champion when it was trained on exactly these data (same "
+                         "fingerprint) and horizon, else fits; 'fit' always fits; or a model URI")
     rp.add_argument("--seed", type=int, default=0, help="random seed")
     rp.add_argument("--no-progress", action="store_true", help="no progress bars")
     rp.set_defaults(func=run_report)
+
+
+def _served_forecaster(ds: Dataset, model: str, horizon: int) -> tuple[Any, str]:
+    """(the registered model's fitted ScenarioForecaster or None, a sentence saying which models the reports use)."""
+    if model == "fit":
+        return None, "fitting the models (--model fit)"
+    import os
+
+    from tiecast.serving import load_service
+    from tiecast.training import tracking_uri
+
+    os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
+    uri = f"models:/tiecast-{ds.name}@champion" if model == "auto" else model
+    try:
+        sf = load_service(uri).unwrap_python_model().sf
+    except (ConfigError, AttributeError) as exc:
+        if model != "auto":
+            raise ConfigError(f"--model {uri}: not a served tiecast model ({exc})", parameter="model") from None
+        return None, f"no usable champion ({uri}): fitting the models"
+    if sf.ds.fingerprint != ds.fingerprint:
+        if model != "auto":
+            raise ConfigError(f"model {uri} was trained on other data (fingerprint {sf.ds.fingerprint[:12]} vs "
+                              f"{ds.fingerprint[:12]} of {ds.name}); use --model fit or retrain", parameter="model")
+        return None, f"the champion {uri} was trained on other data: fitting the models"
+    if sf.horizons != horizon:
+        if model != "auto":
+            raise ConfigError(f"model {uri} forecasts {sf.horizons} years, not --horizon {horizon}",
+                              parameter="horizon")
+        return None, f"the champion forecasts {sf.horizons} years, not {horizon}: fitting the models"
+    sf.ds = ds  # the same data (same fingerprint), with this folder's boundaries for the maps
+    return sf, f"models of {uri} (trained on these data, fingerprint {ds.fingerprint[:12]})"
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -64,8 +100,10 @@ def run_report(args: argparse.Namespace) -> int:
     ds = load_dataset(args.data)
     unit = resolve_unit(ds, args.unit) if args.unit else None
     check_scenario(args.scenario)
+    served, how = _served_forecaster(ds, args.model, args.horizon)
+    console.print(how, style="dim", soft_wrap=True)
     with stage(not args.no_progress, "models", 1) as advance:
-        ctx = report_context(ds, horizons=args.horizon, seed=args.seed)
+        ctx = report_context(served if served is not None else ds, horizons=args.horizon, seed=args.seed)
         advance()
     fitted = time.perf_counter() - start
     if args.all:
