@@ -75,6 +75,7 @@ _WHERE = {
     "package_service": "_package",
     "load_service": "_package",
     "serve_command": "_package",
+    "serve_environment": "_package",
     "predict_file": "_package",
     "CANDIDATE_FACTOR": "_sweep",
     "ENGINES": "_sweep",

@@ -25,7 +25,7 @@ from tiecast.training import DirectForecaster, ModelPackage, ScenarioForecaster
 from ._service import MAX_QUESTIONS, REQUEST_COLUMNS, TiecastService, request_signature
 
 __all__ = ["SERVED_HORIZONS", "load_service", "package_service", "predict_file", "read_request", "request_frame",
-           "serve_command", "service_package", "service_requirements"]
+           "serve_command", "serve_environment", "service_package", "service_requirements"]
 
 SERVED_HORIZONS = 10  # years ahead the served model answers (beyond the backtested 5 they are chained)
 # What the tiecast code imports when the model loads (the reports' matplotlib/Chromium are not needed).
@@ -185,6 +185,16 @@ def predict_file(uri: str, request: str | Path, out: str | Path) -> pd.DataFrame
 
 
 def serve_command(uri: str, host: str, port: int, workers: int = 1) -> list[str]:
-    """MLflow's scoring server on ``uri`` in this environment (``--env-manager local``)."""
+    """MLflow's scoring server on ``uri`` in this environment (``--env-manager local``); run it with
+    :func:`serve_environment`."""
     return [sys.executable, "-m", "mlflow", "models", "serve", "-m", uri, "--env-manager", "local",
             "--host", host, "--port", str(port), "--workers", str(workers)]
+
+
+def serve_environment() -> dict[str, str]:
+    """This process's environment with this interpreter's scripts folder first on ``PATH``: MLflow starts the
+    server as ``uvicorn`` from ``PATH``, which a virtual environment used without activation lacks."""
+    import os
+
+    scripts = str(Path(sys.executable).parent)
+    return {**os.environ, "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")])}

@@ -53,6 +53,9 @@ def spawn(cmd: Sequence[str], log: Path, env: Mapping[str, str] | None = None) -
     """Start ``cmd`` in a new process group, stdin closed, stdout and stderr appended to ``log``."""
     log.parent.mkdir(parents=True, exist_ok=True)
     full_env = {**(os.environ if env is None else env), **_QUIET_ENV}
+    # MLflow starts servers (uvicorn, gunicorn) from PATH: put this interpreter's scripts first, as an
+    # activated virtual environment would (make test runs .venv/bin/python without activating it)
+    full_env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), full_env.get("PATH", "")])
     with log.open("ab") as out:
         proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 env=full_env, start_new_session=True)

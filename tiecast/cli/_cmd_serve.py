@@ -13,7 +13,7 @@ from rich.console import Console
 
 from tiecast.common import ConfigError, TrackingError, check_table_path
 from tiecast.features import load_dataset
-from tiecast.serving import predict_file, serve_command
+from tiecast.serving import predict_file, serve_command, serve_environment
 from tiecast.training import tracking_uri
 
 
@@ -81,7 +81,8 @@ def run_serve(args: argparse.Namespace) -> int:
                   markup=False)
     # The server (mlflow models serve and its uvicorn workers) runs in its own process group, so that stopping
     # this command (Ctrl-C, SIGTERM from a supervisor or a test) stops all of it and leaves nothing behind.
-    proc = subprocess.Popen(serve_command(uri, args.host, args.port, args.workers), start_new_session=True)
+    proc = subprocess.Popen(serve_command(uri, args.host, args.port, args.workers), env=serve_environment(),
+                            start_new_session=True)
 
     def stop(signum: int, frame: object) -> None:
         _stop_group(proc)
