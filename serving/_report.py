@@ -522,25 +522,24 @@ def _tier_badge(tier: str, lang: str) -> str:
     return f'<span class="tier tier-{t[0]}">{t[0]} {esc(t[1] if lang == "ko" else t[2])}</span>'
 
 
-def _persons(x: Any, lang: str, sign: bool = False) -> str:
+def _number(x: Any, decimals: int, suffix: str, sign: bool) -> str:
     x = float(x)
     if not math.isfinite(x):
         return "–"
-    s = f"{x:+,.0f}" if sign else f"{x:,.0f}"
-    return s + ("명" if lang == "ko" else "")
+    return (f"{x:+,.{decimals}f}" if sign else f"{x:,.{decimals}f}") + suffix
+
+
+def _persons(x: Any, lang: str, sign: bool = False) -> str:
+    return _number(x, 0, "명" if lang == "ko" else "", sign)
 
 
 def _money(x: Any, lang: str, sign: bool = False) -> str:
-    x = float(x)
-    if not math.isfinite(x):
-        return "–"
-    s = f"{x:+,.2f}" if sign else f"{x:,.2f}"
-    return s + (" 백만 원" if lang == "ko" else " M KRW")
+    return _number(x, 2, " 백만 원" if lang == "ko" else " M KRW", sign)
 
 
 def _fmt_target(target: str, x: Any, lang: str, sign: bool = False) -> str:
     return _persons(x, lang, sign) if target == "population" else (
-        _money(x, lang, sign) if target == "income" else (f"{x:+,.2f}" if sign else f"{x:,.2f}"))
+        _money(x, lang, sign) if target == "income" else _number(x, 2, "", sign))
 
 
 def _names(ctx: ReportContext, ids: Iterable[Any]) -> str:

@@ -325,13 +325,15 @@ class TiecastService(PythonModel):  # type: ignore[misc]
 
 
 def wrap_errors(fn: Any) -> Any:
-    """Run ``fn``; tiecast's errors become MlflowException(INVALID_PARAMETER_VALUE) -> HTTP 400."""
+    """Run ``fn``; tiecast's errors (every check of a request raises one, saying what to fix) become
+    MlflowException(INVALID_PARAMETER_VALUE) -> HTTP 400. Anything else is a bug, not a bad request: it is left
+    to MLflow's generic handler rather than dressed up as the client's fault."""
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
     try:
         return fn()
-    except (TiecastError, ValueError, KeyError, TypeError) as e:
+    except TiecastError as e:
         raise MlflowException(f"bad request: {e}", error_code=INVALID_PARAMETER_VALUE) from None
 
 
