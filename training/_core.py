@@ -5,9 +5,9 @@ Year convention: origin year ``t`` is the last year of data used; horizon ``h`` 
 ``step`` years (1 for yearly data).
 
 A forecast is a combination of :class:`Member` forecasts of log growth, weighted per horizon: LightGBM members
-(boosters on some columns of the feature rows, optionally anchored on a drift rate), a linear member (a robust
-regression of the yearly growth on the unit's drifts) and baselines computed from the feature rows alone (a
-drift rate times the horizon; naive = no growth).
+(boosters on some columns of the feature rows, optionally anchored on a drift rate or on a common growth), a
+linear member (a robust regression of the yearly growth on the unit's drifts) and baselines computed from the
+feature rows alone (a drift rate times the horizon; naive = no growth).
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ class Member:
     (log points per year) added ``h * step`` times: alone it is a drift baseline, with boosters it is the
     anchor the boosters' labels were measured from. A missing rate counts as 0. ``coef`` makes a linear member:
     yearly growth = :func:`linear_design` of the columns ``columns`` (drift, recent drift, growth over one step)
-    times ``coef``, grown over ``h * step`` years.
+    times ``coef``, grown over ``h * step`` years. ``common`` (log points per year) is a growth rate shared by
+    every unit, added ``h * step`` times: the common growth of a member whose boosters learnt each unit's growth
+    relative to the cross-section (``gbm_relative``).
     """
 
     name: str
@@ -64,6 +66,7 @@ class Member:
     columns: list[int] | None = None
     rate: int | None = None
     coef: list[float] | None = None
+    common: float | None = None
 
 
 def linear_design(Z: np.ndarray, step: int) -> np.ndarray:
@@ -92,6 +95,8 @@ def member_growth(member: Member, X: np.ndarray, horizons: int, step: int) -> np
     if member.rate is not None:
         rate = np.nan_to_num(X[:, member.rate], nan=0.0)
         out = out + rate[:, None] * step * np.arange(1, horizons + 1)[None, :]
+    if member.common is not None:
+        out = out + member.common * step * np.arange(1, horizons + 1)[None, :]
     return out
 
 

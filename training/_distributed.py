@@ -84,6 +84,7 @@ class GbmFit:
     boosters: dict[int, lgb.Booster]
     columns: list[int] | None
     rate: int | None
+    common: float | None
     rows: int
     partitions: int
     workers: list[str]
@@ -96,7 +97,7 @@ class GbmFit:
     @property
     def member(self) -> Member:
         """The member as the forecast code reads it (:func:`member_growth`, :func:`combined_growth`)."""
-        return Member(self.member_name, self.boosters, self.columns, self.rate)
+        return Member(self.member_name, self.boosters, self.columns, self.rate, common=self.common)
 
     def predict_growth(self, X: pd.DataFrame) -> np.ndarray:
         """Log growth forecasts (rows x horizons, log points) from feature rows ``X`` (columns ``inputs``)."""
@@ -130,7 +131,7 @@ def fit_gbm(ds: Dataset, target: str, origin: int, *, client: Client | None = No
                           f"{', '.join(ds.targets)}", parameter="targets")
     spec = MemberSpec.parse(member)
     if spec.kind != "gbm":
-        raise ConfigError(f"member {member!r} has no LightGBM booster to train: use gbm[_anchored][_per_h]"
+        raise ConfigError(f"member {member!r} has no LightGBM booster to train: use gbm[_anchored|_relative][_per_h]"
                           "[_no<group>...]", parameter="members")
     direct = DirectForecaster().direct_horizons
     if isinstance(horizons, bool) or not isinstance(horizons, (int, np.integer)) or not 1 <= horizons <= direct:
@@ -156,7 +157,8 @@ def fit_gbm(ds: Dataset, target: str, origin: int, *, client: Client | None = No
     cutoff = calendar.period(origin)
     columns = roll._gbm_columns(name, cutoff)
     rate = roll.rates[name]
-    sets = training_sets(roll.table, cutoff, roll.direct, spec.pooled, columns, rate, roll.step)
+    sets = training_sets(roll.table, cutoff, roll.direct, spec.pooled, columns, rate, roll.step, spec.relative)
+    common = roll.table.common_rate(cutoff, roll.step, roll.direct)[0] if spec.relative else None
     if not sets or (columns is not None and not columns):
         raise ConfigError(f"target {target!r} has fewer than {MIN_TRAIN_ROWS} (origin, target year) pairs with "
                           f"target year <= {origin}: choose a later origin", parameter="origins")
@@ -166,14 +168,15 @@ def fit_gbm(ds: Dataset, target: str, origin: int, *, client: Client | None = No
     started = time.perf_counter()
     if client is None:
         boosters = fit_boosters(roll.table, cutoff, roll.direct, spec.pooled, roll.params, 1, roll.seed, columns,
-                                rate, roll.step)
+                                rate, roll.step, spec.relative)
     else:
         native, rounds = _lgb_params(roll.params, 1, roll.seed)
         boosters = {key: _dask_booster(client, X, y, native, rounds, n_parts, workers) for key, (X, y) in sets.items()}
     seconds = time.perf_counter() - started
-    growth = member_growth(Member(name, boosters, columns, rate), roll._origin_rows(cutoff), roll.direct, roll.step)
+    growth = member_growth(Member(name, boosters, columns, rate, common=common), roll._origin_rows(cutoff),
+                           roll.direct, roll.step)
     return GbmFit(target=target, member_name=name, origin=int(origin), horizons=roll.direct, step=roll.step,
-                  inputs=list(roll.inputs), boosters=boosters, columns=columns, rate=rate, rows=rows,
+                  inputs=list(roll.inputs), boosters=boosters, columns=columns, rate=rate, common=common, rows=rows,
                   partitions=n_parts, workers=workers[:n_parts], seconds=seconds, units=roll.tm.units, growth=growth,
                   actual=actual_growth(roll.tm, cutoff, roll.direct), params=dict(roll.params))
 

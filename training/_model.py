@@ -10,8 +10,11 @@ every ``k`` years count horizons in steps of ``k`` years). Each target is modell
 - ``gbm``: one global LightGBM booster per target pooling the horizons, trained on every (unit, t, h) pair
   with ``h`` as a feature and the growth per step ``log(y_{t+h} / y_t) / h`` as the label, L1 objective (the
   median, which suits MAPE); ``gbm_per_h``: one booster per horizon; ``gbm_anchored``: label measured from the
-  unit's recent drift (growth per step minus the drift), forecast = drift + booster; ``..._no<group>``: without
-  the features of one group (e.g. ``gbm_noties``);
+  unit's recent drift (growth per step minus the drift), forecast = drift + booster; ``gbm_relative``: label
+  measured from the cross-section's median growth of the same t and h (the common shock), forecast = common
+  growth + booster, the common growth forecast by the rule (last step, mean of the last 5 steps, mean of all,
+  none) with the lowest error on the common series' own inner origins; ``..._no<group>``: without the features
+  of one group (e.g. ``gbm_noties``);
 - ``linear``: a robust (least absolute deviation) linear regression of the yearly growth on the unit's drift,
   recent drift and last step's growth, pooled over units, origins and horizons: with a short history it is
   mostly the common growth rate with the unit's own trend shrunk toward it;
@@ -79,6 +82,14 @@ BASELINE_MEMBERS = ("drift", "drift_recent", "naive")
 LINEAR_RIDGE = 1e-3
 LINEAR_ITERATIONS = 50
 MAX_HORIZON = 10
+# A relative member's common growth (the cross-section's median growth per step) is forecast by one of these
+# rules, chosen at each cutoff on the common series' own inner origins (the latest COMMON_ORIGINS):
+# "last" = the last step's, "recent" = mean of the last COMMON_WINDOW steps (as the recent drift), "all" = mean
+# of the whole series, "zero" = no common growth (naive). Ties go to COMMON_PREFERENCE order.
+COMMON_RULES = ("last", "recent", "all", "zero")
+COMMON_PREFERENCE = ("recent", "last", "all", "zero")
+COMMON_WINDOW = 5
+COMMON_ORIGINS = 5
 MIN_TRAIN_ROWS = 10
 HORIZON_FEATURE = "horizon"
 # Weights are multiples of 1 / SELECTION_GRID on the simplex.
@@ -118,18 +129,26 @@ def _lgb_params(params: dict[str, Any], n_jobs: int, seed: int) -> tuple[dict[st
 class MemberSpec:
     """A candidate of the combination (see the module docstring): ``kind`` is ``gbm`` or a baseline
     (``drift``, ``drift_recent``, ``naive``) or ``linear``; a gbm member may pool horizons, be anchored on the
-    recent drift and leave out feature groups ``drop`` (sorted)."""
+    recent drift or learn growth relative to the cross-section (``relative``), and leave out feature groups
+    ``drop`` (sorted)."""
 
     kind: str
     pooled: bool = True
     anchored: bool = False
     drop: tuple[str, ...] = ()
+    relative: bool = False
+
+    def __post_init__(self) -> None:
+        if self.anchored and self.relative:
+            raise ConfigError("a member is either anchored on the unit's drift or relative to the cross-section, "
+                              "not both", parameter="members")
 
     @property
     def name(self) -> str:
         if self.kind != "gbm":
             return self.kind
-        return ("gbm" + ("_anchored" if self.anchored else "") + ("" if self.pooled else "_per_h")
+        return ("gbm" + ("_anchored" if self.anchored else "") + ("_relative" if self.relative else "")
+                + ("" if self.pooled else "_per_h")
                 + "".join(f"_no{g}" for g in self.drop))
 
     def without(self, group: str) -> MemberSpec:
@@ -144,9 +163,9 @@ class MemberSpec:
             return cls(name)
         parts = name.split("_")
         if parts[0] != "gbm":
-            raise ConfigError(f"unknown member {name!r}: use gbm[_anchored][_per_h][_no<group>...], "
+            raise ConfigError(f"unknown member {name!r}: use gbm[_anchored|_relative][_per_h][_no<group>...], "
                               f"linear, {', '.join(BASELINE_MEMBERS)}", parameter="members")
-        anchored, pooled = False, True
+        anchored, relative, pooled = False, False, True
         drop: list[str] = []
         rest = parts[1:]
         i = 0
@@ -154,16 +173,18 @@ class MemberSpec:
             part = rest[i]
             if part == "anchored" and not drop:
                 anchored = True
+            elif part == "relative" and not drop:
+                relative = True
             elif part == "per" and i + 1 < len(rest) and rest[i + 1] == "h" and not drop:
                 pooled = False
                 i += 1
             elif part.startswith("no") and len(part) > 2:
                 drop.append(part[2:])
             else:
-                raise ConfigError(f"unknown member {name!r}: use gbm[_anchored][_per_h][_no<group>...], "
+                raise ConfigError(f"unknown member {name!r}: use gbm[_anchored|_relative][_per_h][_no<group>...], "
                                   f"linear, {', '.join(BASELINE_MEMBERS)}", parameter="members")
             i += 1
-        return cls("gbm", pooled=pooled, anchored=anchored, drop=tuple(sorted(drop)))
+        return cls("gbm", pooled=pooled, anchored=anchored, drop=tuple(sorted(drop)), relative=relative)
 
 
 def rate_column(target: str, kind: str) -> str:
@@ -201,13 +222,16 @@ class PairTable:
     """Every (unit, origin t, horizon h) training pair of one target with its feature row.
 
     ``X`` is pairs x features (float), ``growth`` the log growth over ``h`` steps (log points), ``year`` the
-    origin period t and ``h`` the horizon in steps. Built once, then sliced by cutoff (``t + h <= cutoff``).
+    origin period t and ``h`` the horizon in steps, ``centre`` the median growth over the units of the pairs
+    with the same t and h (the cross-section's common growth; known at t + h like the pair itself). Built
+    once, then sliced by cutoff (``t + h <= cutoff``).
     """
 
     X: np.ndarray
     growth: np.ndarray
     year: np.ndarray
     h: np.ndarray
+    centre: np.ndarray
 
     @classmethod
     def build(cls, tm: TargetMatrix, features: pd.DataFrame, names: Sequence[str], horizons: int) -> PairTable:
@@ -217,11 +241,60 @@ class PairTable:
         keys = pd.MultiIndex.from_arrays([pairs["unit_id"], pairs["year"]])
         X = indexed.reindex(keys).to_numpy(float)
         has_row = keys.isin(indexed.index)
-        return cls(X[has_row], pairs["growth"].to_numpy(float)[has_row], pairs["year"].to_numpy(int)[has_row],
-                   pairs["h"].to_numpy(int)[has_row])
+        kept = pairs[has_row]
+        centre = kept.groupby(["year", "h"])["growth"].transform("median").to_numpy(float)
+        return cls(X[has_row], kept["growth"].to_numpy(float), kept["year"].to_numpy(int), kept["h"].to_numpy(int),
+                   centre)
 
     def select(self, cutoff: int) -> np.ndarray:
         return self.year + self.h <= cutoff
+
+    def common_series(self, cutoff: int) -> np.ndarray:
+        """The cross-sectional median one-step growth (log points per step) of every period whose step ends by
+        ``cutoff``, oldest first: the common growth series a relative member forecasts."""
+        one = (self.h == 1) & self.select(cutoff)
+        if not one.any():
+            return np.zeros(0)
+        return pd.Series(self.centre[one]).groupby(self.year[one]).first().sort_index().to_numpy(float)
+
+    def common_rate(self, cutoff: int, step: int, horizons: int) -> tuple[float, str]:
+        """The common growth known at ``cutoff`` (log points per year) and the rule that gave it
+        (:func:`choose_common_rule` on :meth:`common_series`)."""
+        series = self.common_series(cutoff)
+        rule = choose_common_rule(series, horizons)
+        return common_rates(series)[COMMON_RULES.index(rule)] / step, rule
+
+
+def common_rates(series: np.ndarray) -> np.ndarray:
+    """Per rule of COMMON_RULES, the growth per step forecast from the whole ``series``: the last step's, the
+    mean of the last COMMON_WINDOW steps, the mean of all, and 0 (all 0 for an empty series)."""
+    if not len(series):
+        return np.zeros(len(COMMON_RULES))
+    return np.array([series[-1], series[-COMMON_WINDOW:].mean(), series.mean(), 0.0])
+
+
+def choose_common_rule(series: np.ndarray, horizons: int) -> str:
+    """The rule (of COMMON_RULES) whose forecasts of the common growth had the lowest mean absolute error over
+    horizons 1..``horizons`` from the latest COMMON_ORIGINS inner origins of ``series`` (an inner origin j
+    forecasts from ``series[:j]`` the sums over the next h steps that the series already holds: nothing after
+    its end is used). Ties and a series too short for any inner origin give the first rule of COMMON_RULES in
+    COMMON_PREFERENCE order."""
+    n = len(series)
+    loss = np.zeros(len(COMMON_RULES))
+    scored = False
+    cum = np.concatenate([[0.0], np.cumsum(series)])
+    for h in range(1, horizons + 1):
+        starts = [j for j in range(1, n - h + 1)][-COMMON_ORIGINS:]
+        if not starts:
+            continue
+        errs = np.array([np.abs(cum[j + h] - cum[j] - h * common_rates(series[:j])) for j in starts])
+        loss += errs.mean(axis=0)
+        scored = True
+    order = [COMMON_RULES.index(r) for r in COMMON_PREFERENCE]
+    if not scored:
+        return COMMON_RULES[order[0]]
+    best = min(order, key=lambda k: (round(float(loss[k]), 12), order.index(k)))
+    return COMMON_RULES[best]
 
 
 def parallel_map(fn: Callable[[T], R], items: Sequence[T], n_jobs: int) -> list[R]:
@@ -237,18 +310,26 @@ def parallel_map(fn: Callable[[T], R], items: Sequence[T], n_jobs: int) -> list[
 
 
 def training_sets(table: PairTable, cutoff: int, horizons: int, pooled: bool, columns: Sequence[int] | None = None,
-                  anchor: int | None = None, step: int = 1) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+                  anchor: int | None = None, step: int = 1, relative: bool = False
+                  ) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """The (features, label) rows each booster of :func:`fit_boosters` trains on (the pairs with
     ``t + h <= cutoff``): key 0 for the pooled booster (the horizon appended as the last feature, label = growth
     per step), else ``h`` (label = growth over ``h`` steps); labels in log points.
 
     ``columns`` selects feature columns of the table (all when None); ``anchor`` is the column of a drift rate
-    (log points per year) the labels are measured from (growth per step minus ``rate * step``). Horizons with
-    fewer than MIN_TRAIN_ROWS pairs get no rows.
+    (log points per year) the labels are measured from (growth per step minus ``rate * step``); ``relative``
+    measures them from the cross-section's median growth of the same t and h instead (``table.centre``), so the
+    boosters learn how a unit grows relative to the others. Horizons with fewer than MIN_TRAIN_ROWS pairs get
+    no rows.
     """
     keep = table.select(cutoff) & (table.h <= horizons)
     X_all = table.X if columns is None else table.X[:, list(columns)]
-    offset = (np.nan_to_num(table.X[:, anchor], nan=0.0) * step) if anchor is not None else np.zeros(len(table.h))
+    if relative:
+        offset = table.centre / table.h
+    elif anchor is not None:
+        offset = np.nan_to_num(table.X[:, anchor], nan=0.0) * step
+    else:
+        offset = np.zeros(len(table.h))
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     if pooled:
         if keep.sum() >= MIN_TRAIN_ROWS:
@@ -264,7 +345,7 @@ def training_sets(table: PairTable, cutoff: int, horizons: int, pooled: bool, co
 
 def fit_boosters(table: PairTable, cutoff: int, horizons: int, pooled: bool, params: dict[str, Any],
                  n_jobs: int, seed: int, columns: Sequence[int] | None = None, anchor: int | None = None,
-                 step: int = 1) -> dict[int, lgb.Booster]:
+                 step: int = 1, relative: bool = False) -> dict[int, lgb.Booster]:
     """Boosters trained on the pairs with ``t + h <= cutoff``: key 0 for the pooled booster, else ``h``.
 
     The rows are those of :func:`training_sets` (same arguments); horizons with fewer than MIN_TRAIN_ROWS pairs
@@ -272,7 +353,8 @@ def fit_boosters(table: PairTable, cutoff: int, horizons: int, pooled: bool, par
     """
     native, rounds = _lgb_params(params, n_jobs, seed)
     return {key: lgb.train(native, lgb.Dataset(X, y, params={"max_bin": native["max_bin"]}), num_boost_round=rounds)
-            for key, (X, y) in training_sets(table, cutoff, horizons, pooled, columns, anchor, step).items()}
+            for key, (X, y) in training_sets(table, cutoff, horizons, pooled, columns, anchor, step,
+                                             relative).items()}
 
 
 @dataclass
@@ -663,6 +745,8 @@ class RollingFit:
         self.actual: dict[int, np.ndarray] = {}
         self.models: dict[str, dict[int, dict[int, lgb.Booster]]] = {n: {} for n in self.specs}
         self.coefs: dict[str, dict[int, list[float]]] = {n: {} for n in self.specs}
+        self.commons: dict[str, dict[int, float]] = {n: {} for n in self.specs}
+        self.common_rules: dict[str, dict[int, str]] = {n: {} for n in self.specs}
         self._rows: dict[int, np.ndarray] = {}
         self._trained: dict[int, np.ndarray] = {}
         self._supported: dict[int, np.ndarray] = {}
@@ -699,6 +783,9 @@ class RollingFit:
                         self.used_columns[name][c] = other.used_columns[name][c]
                     if c in other.coefs.get(name, {}):
                         self.coefs[name][c] = other.coefs[name][c]
+                    if c in other.commons.get(name, {}):
+                        self.commons[name][c] = other.commons[name][c]
+                        self.common_rules[name][c] = other.common_rules[name][c]
         for c, actual in other.actual.items():
             if c < before:
                 self.actual[c] = actual
@@ -739,6 +826,8 @@ class RollingFit:
             self.pred.setdefault(spec.name, {})
             self.models.setdefault(spec.name, {})
             self.coefs.setdefault(spec.name, {})
+            self.commons.setdefault(spec.name, {})
+            self.common_rules.setdefault(spec.name, {})
             self.used_columns.setdefault(spec.name, {})
         return True
 
@@ -760,7 +849,7 @@ class RollingFit:
     def member(self, name: str, cutoff: int) -> Member:
         """The member as fitted at ``cutoff`` (boosters kept with ``keep``)."""
         return Member(name, self.models[name].get(cutoff, {}), self.used_columns[name].get(cutoff, self.columns[name]),
-                      self.rates[name], self.coefs[name].get(cutoff))
+                      self.rates[name], self.coefs[name].get(cutoff), self.commons[name].get(cutoff))
 
     def supported(self, cutoff: int) -> np.ndarray:
         """Per input column, whether it is observed in FEATURE_MIN_YEARS+ origin years of the pairs at ``cutoff``."""
@@ -791,16 +880,21 @@ class RollingFit:
             spec = self.specs[name]
             boosters: dict[int, lgb.Booster] = {}
             coef = None
+            common = None
             cols_used = self.columns[name]
             if spec.kind == "gbm":
                 cols_used = self._gbm_columns(name, cutoff)
                 if cols_used is not None and not cols_used:
                     continue
                 boosters = fit_boosters(self.table, cutoff, self.direct, spec.pooled, self.params, 1, self.seed,
-                                        cols_used, self.rates[name], self.step)
+                                        cols_used, self.rates[name], self.step, spec.relative)
                 if not boosters:
                     continue
                 self.used_columns[name][cutoff] = cols_used
+                if spec.relative:
+                    common, rule = self.table.common_rate(cutoff, self.step, self.direct)
+                    self.commons[name][cutoff] = common
+                    self.common_rules[name][cutoff] = rule
             elif spec.kind == "linear":
                 cols = self.columns[name]
                 assert cols is not None
@@ -810,7 +904,7 @@ class RollingFit:
                 self.coefs[name][cutoff] = coef
             elif not np.isfinite(rows).any():
                 continue
-            member = Member(name, boosters, cols_used, self.rates[name], coef)
+            member = Member(name, boosters, cols_used, self.rates[name], coef, common)
             self.pred[name][cutoff] = member_growth(member, rows, self.direct, self.step)
             if keep:
                 self.models[name][cutoff] = boosters

@@ -29,7 +29,8 @@ def member_payload(member: Member) -> dict[str, Any]:
     return {"name": member.name, "boosters": {int(k): b.model_to_string() for k, b in member.boosters.items()},
             "columns": None if member.columns is None else [int(c) for c in member.columns],
             "rate": None if member.rate is None else int(member.rate),
-            "coef": None if member.coef is None else [float(c) for c in member.coef]}
+            "coef": None if member.coef is None else [float(c) for c in member.coef],
+            "common": None if member.common is None else float(member.common)}
 
 
 class TiecastPyfunc(PythonModel):
@@ -60,7 +61,7 @@ class TiecastPyfunc(PythonModel):
         if getattr(self, "_loaded", None) is None:
             self._loaded = {
                 t: [Member(m["name"], {int(k): lgb.Booster(model_str=s) for k, s in m["boosters"].items()},
-                           m["columns"], m["rate"], m.get("coef")) for m in members]
+                           m["columns"], m["rate"], m.get("coef"), m.get("common")) for m in members]
                 for t, members in self.members.items()}
         assert self._loaded is not None
         return self._loaded

@@ -17,6 +17,8 @@ that method's name and the ratio tiecast / best other (< 1: tiecast is better). 
     .venv/bin/python benchmarks/external/run_suite.py                  # every dataset
     .venv/bin/python benchmarks/external/run_suite.py --only us_state_income us_state_output
     .venv/bin/python benchmarks/external/run_suite.py --tiecast "/path/to/tiecast"
+    .venv/bin/python benchmarks/external/run_suite.py --members gbm_relative,gbm_noties,linear,naive \
+        --csv benchmarks/results/external_suite_relative.csv --md benchmarks/results/external_suite_relative.md
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ HEADER_LINE = re.compile(r"^(?P<target>\S+): origins (?P<origins>[^,]+), horizon
 NO_ORIGIN_LINE = re.compile(r"^\S+: no usable origin .*$")
 
 
-def run_one(name: str, run: Run, tiecast: list[str], work: Path, jobs: int, timeout: int) -> dict:
+def run_one(name: str, run: Run, tiecast: list[str], work: Path, jobs: int, timeout: int,
+            members: str | None = None) -> dict:
     folder = DATA / name
     out = work / name
     out.mkdir(parents=True, exist_ok=True)
@@ -79,6 +82,8 @@ def run_one(name: str, run: Run, tiecast: list[str], work: Path, jobs: int, time
            "--jobs", str(jobs), "--out", str(out)]
     if run.origins:
         cmd += ["--origins", run.origins]
+    if members:
+        cmd += ["--members", members]
     start = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO,
@@ -161,7 +166,8 @@ def code_version() -> str:
     return f"{head}" + (" with uncommitted changes in the work tree" if dirty else "")
 
 
-def write_outputs(results: list[dict], csv_path: Path, md_path: Path, tiecast: list[str]) -> pd.DataFrame:
+def write_outputs(results: list[dict], csv_path: Path, md_path: Path, tiecast: list[str],
+                  members: str | None = None) -> pd.DataFrame:
     frames = []
     for r in results:
         if r["metrics"] is not None:
@@ -185,7 +191,8 @@ def write_outputs(results: list[dict], csv_path: Path, md_path: Path, tiecast: l
              "MAPE % (group `all`), mean over the rolling origins the CLI chose; *best other* is the best "
              "method whose name does not start with `tiecast` (naive, drift, AutoETS, mlforecast); "
              "ratio = tiecast / best other (< 1: tiecast better).", "",
-             f"CLI: `{shlex.join(tiecast)} backtest --data DIR --horizons H --no-progress --out OUT`; "
+             f"CLI: `{shlex.join(tiecast)} backtest --data DIR --horizons H --no-progress --out OUT"
+             f"{' --members ' + members if members else ''}`; "
              f"repository at {code_version()}; {time.strftime('%Y-%m-%d')}.", "",
              f"**Summary: tiecast <= best other at every horizon on {int(wins.sum())} of {len(wins)} "
              f"(dataset, target) pairs"
@@ -237,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per dataset")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "tiecast-external-suite",
                         help="folder for each run's --out (metrics.csv, plots, logs); default %(default)s")
+    parser.add_argument("--members", help="tiecast's candidate members (the CLI's --members; default: its default)")
     parser.add_argument("--csv", type=Path, default=RESULTS / "external_suite.csv")
     parser.add_argument("--md", type=Path, default=RESULTS / "external_suite.md")
     args = parser.parse_args(argv)
@@ -249,11 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for name in names:
         print(f"{name}: running ...", flush=True)
-        r = run_one(name, RUNS[name], tiecast, args.work, args.jobs, args.timeout)
+        r = run_one(name, RUNS[name], tiecast, args.work, args.jobs, args.timeout, args.members)
         status = "ok" if r["metrics"] is not None else f"FAILED ({failure_message(r)})"
         print(f"{name}: {status} in {r['seconds']:.1f} s", flush=True)
         results.append(r)
-    table = write_outputs(results, args.csv, args.md, tiecast)
+    table = write_outputs(results, args.csv, args.md, tiecast, args.members)
     print(f"wrote {args.csv} and {args.md} ({len(table)} rows)")
     return 0
 

@@ -42,7 +42,8 @@ def _common(p: argparse.ArgumentParser, with_target: bool = True) -> None:
     p.add_argument("--jobs", type=int, default=2, help="LightGBM threads (default 2)")
     p.add_argument("--members", default=None,
                    help="tiecast's candidate members, comma-separated (default gbm,gbm_noties,linear,naive; also "
-                        "drift, drift_recent, gbm_per_h, gbm_anchored, gbm_no<group>): weights per horizon are "
+                        "drift, drift_recent, gbm_per_h, gbm_anchored, gbm_relative, gbm_no<group>): weights per "
+                        "horizon are "
                         "chosen on inner origins before each origin")
     p.add_argument("--tune", action="store_true",
                    help="pick LightGBM settings by rolling CV on origins before the first test origin")
