@@ -10,8 +10,10 @@ effect of dropping the ``ties`` group at any horizon (tested), so losing that fe
 Accuracy goal: tiecast beats every baseline and mlforecast at every horizon, and at h = 5 by >= 15% relative to
 the best of them. Achieved for all units at every horizon, but at h = 5 by 12.0% (3.976 vs mlforecast 4.519),
 not 15%; for the small/mid-size cities by 19.5% at h = 5, while at h = 1 mlforecast is 0.5% better (0.634 vs
-0.637). Income: drift stays better at every horizon (by 5–12%). The test pins the achieved gains
-(GAIN_FLOOR) so that they cannot silently shrink. Takes about 25 s on 2 cores.
+0.637). Income (goal: parity with drift at h = 1, better at h = 2–3): 9.4 / 13.6 / 19.3% better than drift at
+h = 1 / 2 / 3, since the LightGBM members learn income growth relative to the cross-section (its common share
+of growth variance is 0.06–0.19 at the income cutoffs, above RELATIVE_MIN_SHARE). The test pins the achieved
+gains (GAIN_FLOOR, INCOME_GAIN_FLOOR) so that they cannot silently shrink. Takes about 25 s on 2 cores.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ TIECAST_RTOL = 0.002
 GOAL_H5_GAIN = 0.15
 # Achieved h = 5 gains over the best other method, minus a margin: all 12.0%, small_mid 19.5%.
 GAIN_FLOOR = {"all": 0.11, "small_mid": GOAL_H5_GAIN}
+# Achieved income gains over the best other method (drift) at h = 1, 2, 3: 9.4%, 13.6%, 19.3%, minus a margin.
+INCOME_GAIN_FLOOR = [0.07, 0.11, 0.16]
 
 PINNED = {
     "all": {
-        "tiecast": [0.8871, 1.6942, 2.4703, 3.2291, 3.976],
-        "tiecast_noties": [0.8907, 1.7112, 2.5237, 3.3168, 4.0931],
-        "tiecast_nomigration": [0.8962, 1.7078, 2.474, 3.2326, 3.9971],
+        "tiecast": [0.8868, 1.695, 2.4703, 3.2291, 3.976],
+        "tiecast_noties": [0.8907, 1.7116, 2.5237, 3.3168, 4.0931],
+        "tiecast_nomigration": [0.8957, 1.7106, 2.474, 3.2326, 3.9971],
         "naive": [1.5983, 3.0187, 4.3589, 5.6403, 6.8177],
         "drift": [1.2767, 2.4412, 3.63, 4.8505, 6.0752],
         "drift_recent": [1.1486, 2.2157, 3.3077, 4.4743, 5.6821],
@@ -45,9 +49,9 @@ PINNED = {
         "mlforecast": [0.9512, 1.8567, 2.7407, 3.653, 4.519],
     },
     "small_mid": {
-        "tiecast": [0.6365, 1.2481, 1.7395, 2.2644, 2.7651],
-        "tiecast_noties": [0.6395, 1.261, 1.7742, 2.3633, 2.9065],
-        "tiecast_nomigration": [0.6395, 1.2429, 1.7349, 2.3042, 2.8681],
+        "tiecast": [0.6368, 1.2487, 1.7395, 2.2644, 2.7651],
+        "tiecast_noties": [0.6395, 1.2608, 1.7742, 2.3633, 2.9065],
+        "tiecast_nomigration": [0.639, 1.2456, 1.7349, 2.3042, 2.8681],
         "naive": [1.084, 2.0847, 3.0262, 3.9571, 4.9157],
         "drift": [0.9317, 1.826, 2.7337, 3.6696, 4.6909],
         "drift_recent": [0.8227, 1.5967, 2.3749, 3.2561, 4.1549],
@@ -56,9 +60,9 @@ PINNED = {
     },
 }
 PINNED_INCOME = {
-    "tiecast": [2.2745, 4.0589, 4.6395],
-    "tiecast_noties": [2.253, 4.0491, 4.6519],
-    "tiecast_nomigration": [2.3172, 4.1525, 4.8121],
+    "tiecast": [1.9698, 3.141, 3.4146],
+    "tiecast_noties": [1.9416, 3.1647, 3.4313],
+    "tiecast_nomigration": [2.0378, 3.2574, 3.5387],
     "drift": [2.1733, 3.6339, 4.2288],
     "mlforecast": [3.9906, 8.1317, 12.6681],
 }
@@ -99,8 +103,10 @@ def test_pinned_income(result) -> None:  # type: ignore[no-untyped-def]
     for method, values in PINNED_INCOME.items():
         tol = {"rtol": TIECAST_RTOL} if method.startswith("tiecast") else {"atol": BASELINE_TOL}
         np.testing.assert_allclose(mape[method].to_numpy(), values, err_msg=method, **tol)  # type: ignore[arg-type]
-    # Not met: drift stays better than tiecast at every income horizon (README says so).
-    assert (mape["tiecast"] > mape["drift"]).all()
+    # Goal met: tiecast beats drift (the best other method) at every income horizon, by these margins.
+    best_other = mape[list(OTHERS)].min(axis=1)
+    gains = 1 - mape["tiecast"] / best_other
+    assert (gains.to_numpy() >= INCOME_GAIN_FLOOR).all(), gains
 
 
 @pytest.mark.parametrize("group", ["all", "small_mid"])
@@ -126,16 +132,15 @@ def test_accuracy_goal(result, group: str) -> None:  # type: ignore[no-untyped-d
 
 
 def test_interval_coverage(result) -> None:  # type: ignore[no-untyped-def]
-    """Population: within 5 points of nominal at every horizon. Income (few calibration origins, widened):
-    within 5 points at h = 1–2; at h = 3 the 80% intervals cover 71% (README says so)."""
+    """Population and income (few calibration origins, widened): within 5 points of nominal at every
+    horizon."""
     s = result.summary("all")
     tie = s[(s["target"] == "population") & (s["method"] == "tiecast")]
     assert tie["coverage80"].between(0.75, 0.85).all(), tie["coverage80"]
     assert tie["coverage90"].between(0.85, 0.95).all(), tie["coverage90"]
     inc = s[(s["target"] == "income") & (s["method"] == "tiecast")].set_index("horizon")
-    assert inc.loc[[1, 2], "coverage80"].between(0.75, 0.85).all(), inc["coverage80"]
-    assert inc.loc[[1, 2], "coverage90"].between(0.85, 0.95).all(), inc["coverage90"]
-    assert inc.loc[3, "coverage80"] > 0.70 and inc.loc[3, "coverage90"] > 0.77
+    assert inc["coverage80"].between(0.75, 0.85).all(), inc["coverage80"]
+    assert inc["coverage90"].between(0.85, 0.95).all(), inc["coverage90"]
 
 
 def test_selection_is_recorded(result) -> None:  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ shift and a 17-year state panel. Pins tiecast's MAPE (%) per horizon (relative t
 the best other method's (naive, drift, recent drift, AutoETS, mlforecast; absolute tolerance), i.e. the rows
 of benchmarks/results/external_suite.csv that ``benchmarks/external/run_suite.py`` writes. The comparison is
 honest, not flattering: tiecast is better than the best other at every horizon on nc_county_crime/wmfg only,
-and behind by up to 64% (se_municipal_finance/expenditures, h = 4).
+and behind by up to 30% (se_municipal_finance/expenditures, h = 4).
 """
 
 from __future__ import annotations
@@ -28,19 +28,19 @@ BASELINE_TOL = 1e-3
 HORIZONS = {"us_state_output": 5, "nc_county_crime": 3, "se_municipal_finance": 5, "us_state_census_pop": 3,
             "mexico_state_gdp": 3}
 PINNED = {
-    ("us_state_output", "emp"): {"tiecast": [3.0024, 6.9043, 8.8993, 10.5864, 12.0434],
+    ("us_state_output", "emp"): {"tiecast": [3.0065, 6.2796, 8.0646, 9.7318, 10.7748],
                                  "best_other": [2.4614, 5.294, 6.6042, 7.5455, 8.4268]},
-    ("us_state_output", "gsp"): {"tiecast": [3.7044, 6.4715, 7.5163, 8.9738, 10.4255],
+    ("us_state_output", "gsp"): {"tiecast": [3.443, 6.2267, 7.6987, 8.9894, 10.3336],
                                  "best_other": [2.9854, 5.3224, 6.9708, 8.427, 9.9642]},
-    ("nc_county_crime", "density"): {"tiecast": [0.7394, 1.3594, 1.8968], "best_other": [0.6529, 1.2428, 1.7816]},
-    ("nc_county_crime", "wmfg"): {"tiecast": [4.3484, 5.8047, 7.2036], "best_other": [4.7692, 6.5185, 8.1389]},
-    ("se_municipal_finance", "expenditures"): {"tiecast": [10.2855, 16.7881, 17.963, 18.9869],
+    ("nc_county_crime", "density"): {"tiecast": [0.7384, 1.3555, 1.8949], "best_other": [0.6529, 1.2428, 1.7816]},
+    ("nc_county_crime", "wmfg"): {"tiecast": [3.968, 4.8966, 6.1173], "best_other": [4.7692, 6.5185, 8.1389]},
+    ("se_municipal_finance", "expenditures"): {"tiecast": [10.0274, 15.4042, 15.3093, 15.0466],
                                                "best_other": [9.2911, 13.3, 12.4176, 11.5623]},
-    ("se_municipal_finance", "revenues"): {"tiecast": [14.4832, 23.4147, 25.6975, 25.3469],
+    ("se_municipal_finance", "revenues"): {"tiecast": [13.6614, 20.6311, 21.1419, 19.3872],
                                            "best_other": [13.4897, 20.1378, 19.857, 17.6714]},
     ("us_state_census_pop", "population"): {"tiecast": [7.8829, 12.6718, 18.946],
                                             "best_other": [6.724, 10.937, 16.3588]},
-    ("mexico_state_gdp", "pcgdp"): {"tiecast": [15.7334, 27.839, 41.6152], "best_other": [19.972, 36.7658, 39.2134]},
+    ("mexico_state_gdp", "pcgdp"): {"tiecast": [15.3779, 26.6877, 39.3239], "best_other": [19.972, 36.7658, 39.2134]},
 }
 
 

@@ -87,6 +87,11 @@ def test_run_records_everything(trained, synth, store: Path) -> None:  # type: i
     assert record["members"] == sel.members
     assert record["horizons"]["1"]["inner_origins"] == sel.origins[1]
     assert set(record["horizons"]["1"]["inner_errors"]) >= {"gbm", "linear", "naive", "fitted"}
+    # So is each LightGBM member's design: absolute or relative to the cross-section, on which common share.
+    design = trained.forecaster.designs_["population"]["gbm"]
+    assert record["designs"]["gbm"] == design and design["common_share"] is not None
+    assert params["design_population_gbm"].startswith("relative" if design["relative"] else "absolute")
+    assert f"{design['common_share']:.3f}" in params["design_population_gbm"]
     local = mlflow.artifacts.download_artifacts(run_id=trained.run_id, artifact_path="backtest/features.csv",
                                                 tracking_uri=tracking_uri())
     catalog = pd.read_csv(local)

@@ -170,6 +170,9 @@ def test_cli_backtest_writes_metrics_and_plots(synth_dir: Path, tmp_path: Path,
     selection = pd.read_csv(out / "selection.csv")
     assert set(selection["origin"]) == {2015, 2016} and (selection.groupby(["origin", "horizon"])["weight"].sum()
                                                          .round(6) == 1).all()
+    gbm = selection[selection["member"] == "gbm"]["design"]
+    assert gbm.str.match(r"^(absolute|relative) \(share ").all()  # each origin's LightGBM design
+    assert (selection[selection["member"] == "naive"]["design"].isna()).all()
     assert (out / "mape_by_horizon_population.png").stat().st_size > 1000
     assert (out / "fans_population.png").stat().st_size > 1000
     assert not list(out.glob("*.tmp"))

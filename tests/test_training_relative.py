@@ -80,27 +80,33 @@ def test_relative_labels_are_growth_minus_the_cross_section_median(synth_dir: Pa
     assert rate == pytest.approx(common_rates(one)[COMMON_RULES.index(rule)])
 
 
-def test_relative_member_is_leak_free_and_round_trips(synth_dir: Path, tmp_path: Path) -> None:
-    """Changing every value after the origin changes neither the relative member's common growth nor the
-    forecasts of the origin; the pyfunc payload keeps the common growth."""
+@pytest.mark.parametrize("members", [RELATIVE, None], ids=["gbm_relative", "default_on_shocked_data"])
+def test_relative_member_is_leak_free_and_round_trips(synth_dir: Path, tmp_path: Path,
+                                                      members: list[str] | None) -> None:
+    """Changing every value after the origin changes neither the relative member's design and common growth
+    nor the forecasts of the origin (forced ``gbm_relative``, and the default ``gbm`` on data where it chooses
+    to be relative); the pyfunc payload keeps the common growth."""
     origin = 2014
-    ds = load_dataset(synth_dir)
+    source = synth_dir if members else _shocked_copy(synth_dir, tmp_path / "shocked", 0.08)
+    name_rel = "gbm_relative" if members else "gbm"
+    ds = load_dataset(source)
     changed = tmp_path / "changed"
     changed.mkdir()
     for name in ("units.csv", "dataset.toml", "flows.csv"):
-        (changed / name).write_bytes((synth_dir / name).read_bytes())
+        (changed / name).write_bytes((source / name).read_bytes())
     panel = ds.panel.copy()
     later = panel["year"] > origin
     panel.loc[later, ["population", "income"]] *= np.exp(np.linspace(-0.3, 0.3, int(later.sum())))[:, None]
     panel.to_csv(changed / "panel.csv", index=False)
     kwargs: dict[str, Any] = {"targets": ["population"], "origins": [origin], "horizons": 3, "params": FAST,
-                              "methods": ("tiecast", "naive"), "members": RELATIVE}
+                              "methods": ("tiecast", "naive"), "members": members}
     a = backtest(ds, **kwargs)
     b = backtest(load_dataset(changed), **kwargs)
     ra, rb = a.rolls["population"], b.rolls["population"]
     cutoff = ra.tm.calendar.period(origin)
-    assert ra.commons["gbm_relative"][cutoff] == rb.commons["gbm_relative"][cutoff]
-    assert ra.common_rules["gbm_relative"][cutoff] == rb.common_rules["gbm_relative"][cutoff]
+    assert ra.commons[name_rel][cutoff] == rb.commons[name_rel][cutoff]  # relative at the origin
+    assert ra.common_rules[name_rel][cutoff] == rb.common_rules[name_rel][cutoff]
+    assert ra.designs(cutoff, [name_rel]) == rb.designs(cutoff, [name_rel])
     assert a.selection["population"][origin] == b.selection["population"][origin]
     cols = ["method", "unit_id", "horizon", "point", "lower80", "upper80"]
     pd.testing.assert_frame_equal(a.forecasts[cols].sort_values(cols[:3]).reset_index(drop=True),
@@ -110,8 +116,8 @@ def test_relative_member_is_leak_free_and_round_trips(synth_dir: Path, tmp_path:
     y = ds.panel[["unit_id", "year", "population"]]
     pf = build_features(ds)
     est = DirectForecaster(targets=["population"], horizons=3, params=FAST, feature_groups=pf.groups(),
-                           features=pf.names, members=RELATIVE).fit(pf.frame, y)
-    member = next(m for m in est.members_["population"] if m.name == "gbm_relative")
+                           features=pf.names, members=members).fit(pf.frame, y)
+    member = next(m for m in est.members_["population"] if m.name == name_rel)
     assert member.common is not None and np.isfinite(member.common)
     rows = pf.frame[pf.frame["year"] == 2019].reindex(columns=est.feature_names_).to_numpy(float)
     payload = member_payload(member)
@@ -119,3 +125,39 @@ def test_relative_member_is_leak_free_and_round_trips(synth_dir: Path, tmp_path:
     without = member_growth(Member(member.name, member.boosters, member.columns, member.rate), rows, 3, 1)
     np.testing.assert_allclose(member_growth(member, rows, 3, 1) - without,
                                np.tile(member.common * np.arange(1, 4), (len(rows), 1)))
+
+
+def _shocked_copy(src: Path, dest: Path, scale: float) -> Path:
+    """``src`` with a shock every unit shares added to each year's population growth (scale: log points)."""
+    dest.mkdir()
+    for name in ("units.csv", "dataset.toml", "flows.csv"):
+        (dest / name).write_bytes((src / name).read_bytes())
+    panel = load_dataset(src).panel.copy()
+    years = np.sort(panel["year"].unique())
+    shock = np.cumsum(scale * np.where(np.arange(len(years)) % 2 == 0, 1.0, -0.5))
+    panel["population"] *= np.exp(panel["year"].map(dict(zip(years, shock, strict=True))).to_numpy())
+    panel.to_csv(dest / "panel.csv", index=False)
+    return dest
+
+
+def test_gbm_learns_relative_growth_where_the_common_shock_is_large(synth_dir: Path, tmp_path: Path) -> None:
+    """The default ``gbm`` member is absolute where the common share of growth variance is small and relative
+    to the cross-section where a shared shock dominates; the fitted design is recorded."""
+    from tiecast.training._model import RELATIVE_MIN_SHARE
+
+    designs = {}
+    for label, folder in (("plain", synth_dir), ("shocked", _shocked_copy(synth_dir, tmp_path / "s", 0.08))):
+        ds = load_dataset(folder)
+        pf = build_features(ds)
+        y = ds.panel[["unit_id", "year", "population"]]
+        est = DirectForecaster(targets=["population"], horizons=2, params=FAST, feature_groups=pf.groups(),
+                               features=pf.names).fit(pf.frame, y)
+        designs[label] = est.designs_["population"]["gbm"]
+        member = next(m for m in est.members_["population"] if m.name == "gbm")
+        assert (member.common is not None) == designs[label]["relative"]
+    assert designs["plain"]["common_share"] < RELATIVE_MIN_SHARE and not designs["plain"]["relative"]
+    assert designs["shocked"]["common_share"] >= RELATIVE_MIN_SHARE and designs["shocked"]["relative"]
+    assert designs["shocked"]["common_rule"] in COMMON_RULES
+    # gbm_absolute / gbm_relative force the design whatever the data.
+    assert MemberSpec.parse("gbm_absolute").relative is False and MemberSpec.parse("gbm").relative is None
+    assert MemberSpec.parse("gbm_anchored").relative is False

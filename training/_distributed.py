@@ -39,6 +39,7 @@ from tiecast.features import Dataset, PanelFeatures, build_features
 from ._backtest import _forecaster, _targets_frame
 from ._core import Member, member_growth
 from ._model import (
+    GBM_NAMES,
     MIN_TRAIN_ROWS,
     DirectForecaster,
     MemberSpec,
@@ -131,8 +132,8 @@ def fit_gbm(ds: Dataset, target: str, origin: int, *, client: Client | None = No
                           f"{', '.join(ds.targets)}", parameter="targets")
     spec = MemberSpec.parse(member)
     if spec.kind != "gbm":
-        raise ConfigError(f"member {member!r} has no LightGBM booster to train: use gbm[_anchored|_relative][_per_h]"
-                          "[_no<group>...]", parameter="members")
+        raise ConfigError(f"member {member!r} has no LightGBM booster to train: use {GBM_NAMES}",
+                          parameter="members")
     direct = DirectForecaster().direct_horizons
     if isinstance(horizons, bool) or not isinstance(horizons, (int, np.integer)) or not 1 <= horizons <= direct:
         raise ConfigError(f"horizons must be an integer from 1 to {direct} (the direct horizons; longer ones are "
@@ -157,8 +158,9 @@ def fit_gbm(ds: Dataset, target: str, origin: int, *, client: Client | None = No
     cutoff = calendar.period(origin)
     columns = roll._gbm_columns(name, cutoff)
     rate = roll.rates[name]
-    sets = training_sets(roll.table, cutoff, roll.direct, spec.pooled, columns, rate, roll.step, spec.relative)
-    common = roll.table.common_rate(cutoff, roll.step, roll.direct)[0] if spec.relative else None
+    relative = roll.is_relative(name, cutoff)
+    sets = training_sets(roll.table, cutoff, roll.direct, spec.pooled, columns, rate, roll.step, relative)
+    common = roll.table.common_rate(cutoff, roll.step, roll.direct)[0] if relative else None
     if not sets or (columns is not None and not columns):
         raise ConfigError(f"target {target!r} has fewer than {MIN_TRAIN_ROWS} (origin, target year) pairs with "
                           f"target year <= {origin}: choose a later origin", parameter="origins")
@@ -168,7 +170,7 @@ def fit_gbm(ds: Dataset, target: str, origin: int, *, client: Client | None = No
     started = time.perf_counter()
     if client is None:
         boosters = fit_boosters(roll.table, cutoff, roll.direct, spec.pooled, roll.params, 1, roll.seed, columns,
-                                rate, roll.step, spec.relative)
+                                rate, roll.step, relative)
     else:
         native, rounds = _lgb_params(roll.params, 1, roll.seed)
         boosters = {key: _dask_booster(client, X, y, native, rounds, n_parts, workers) for key, (X, y) in sets.items()}

@@ -9,8 +9,11 @@ every ``k`` years count horizons in steps of ``k`` years). Each target is modell
 
 - ``gbm``: one global LightGBM booster per target pooling the horizons, trained on every (unit, t, h) pair
   with ``h`` as a feature and the growth per step ``log(y_{t+h} / y_t) / h`` as the label, L1 objective (the
-  median, which suits MAPE); ``gbm_per_h``: one booster per horizon; ``gbm_anchored``: label measured from the
-  unit's recent drift (growth per step minus the drift), forecast = drift + booster; ``gbm_relative``: label
+  median, which suits MAPE); at a cutoff where the common shock's share of the variance of one-step growth is
+  at least RELATIVE_MIN_SHARE the label is measured from the cross-section's median growth instead (as
+  ``gbm_relative``, below; ``gbm_absolute`` never does); ``gbm_per_h``: one booster per horizon;
+  ``gbm_anchored``: label measured from the unit's recent drift (growth per step minus the drift), forecast =
+  drift + booster; ``gbm_relative``: label
   measured from the cross-section's median growth of the same t and h (the common shock), forecast = common
   growth + booster, the common growth forecast by the rule (last step, mean of the last 5 steps, mean of all,
   none) with the lowest error on the common series' own inner origins; ``..._no<group>``: without the features
@@ -78,6 +81,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
 # The candidates of the combination; the first is the prior (used alone until inner origins exist).
 DEFAULT_MEMBERS = ("gbm", "gbm_noties", "linear", "naive")
 BASELINE_MEMBERS = ("drift", "drift_recent", "naive")
+GBM_NAMES = "gbm[_anchored|_relative|_absolute][_per_h][_no<group>...]"
 # Ridge penalty (per pair) on the linear member's slopes, and its IRLS iterations for the L1 fit.
 LINEAR_RIDGE = 1e-3
 LINEAR_ITERATIONS = 50
@@ -90,6 +94,14 @@ COMMON_RULES = ("last", "recent", "all", "zero")
 COMMON_PREFERENCE = ("recent", "last", "all", "zero")
 COMMON_WINDOW = 5
 COMMON_ORIGINS = 5
+# A ``gbm`` member learns growth relative to the cross-section at a cutoff where the common shock's share of the
+# variance of one-step growth known then (PairTable.common_share) is at least this; else the growth itself.
+# Why: where a large part of growth is a shock every unit shares (a boom, a level shift), an absolute booster
+# mostly learns the few training periods' shocks; where it is small (populations), growth is each unit's own
+# and the booster can learn how the common trend follows the features (e.g. ageing). Chosen on the external
+# suite and the Korean validation origins: population targets have shares 0.01-0.05, income, output and
+# finance targets 0.06-0.76 (benchmarks/results/common_share.csv).
+RELATIVE_MIN_SHARE = 0.05
 MIN_TRAIN_ROWS = 10
 HORIZON_FEATURE = "horizon"
 # Weights are multiples of 1 / SELECTION_GRID on the simplex.
@@ -129,25 +141,29 @@ def _lgb_params(params: dict[str, Any], n_jobs: int, seed: int) -> tuple[dict[st
 class MemberSpec:
     """A candidate of the combination (see the module docstring): ``kind`` is ``gbm`` or a baseline
     (``drift``, ``drift_recent``, ``naive``) or ``linear``; a gbm member may pool horizons, be anchored on the
-    recent drift or learn growth relative to the cross-section (``relative``), and leave out feature groups
-    ``drop`` (sorted)."""
+    recent drift, and leave out feature groups ``drop`` (sorted). ``relative``: whether its labels are measured
+    from the cross-section's median growth (True, ``gbm_relative``), not (False, ``gbm_absolute``) or, by
+    default (None, ``gbm``), whichever the data at each cutoff call for (:meth:`RollingFit.is_relative`)."""
 
     kind: str
     pooled: bool = True
     anchored: bool = False
     drop: tuple[str, ...] = ()
-    relative: bool = False
+    relative: bool | None = None
 
     def __post_init__(self) -> None:
         if self.anchored and self.relative:
             raise ConfigError("a member is either anchored on the unit's drift or relative to the cross-section, "
                               "not both", parameter="members")
+        if self.anchored or self.kind != "gbm":
+            object.__setattr__(self, "relative", False)  # anchored labels are measured from the unit's drift
 
     @property
     def name(self) -> str:
         if self.kind != "gbm":
             return self.kind
-        return ("gbm" + ("_anchored" if self.anchored else "") + ("_relative" if self.relative else "")
+        design = {None: "", True: "_relative", False: "_absolute"}[None if self.anchored else self.relative]
+        return ("gbm" + ("_anchored" if self.anchored else "") + design
                 + ("" if self.pooled else "_per_h")
                 + "".join(f"_no{g}" for g in self.drop))
 
@@ -163,9 +179,10 @@ class MemberSpec:
             return cls(name)
         parts = name.split("_")
         if parts[0] != "gbm":
-            raise ConfigError(f"unknown member {name!r}: use gbm[_anchored|_relative][_per_h][_no<group>...], "
-                              f"linear, {', '.join(BASELINE_MEMBERS)}", parameter="members")
-        anchored, relative, pooled = False, False, True
+            raise ConfigError(f"unknown member {name!r}: use {GBM_NAMES}, linear, {', '.join(BASELINE_MEMBERS)}",
+                              parameter="members")
+        anchored, pooled = False, True
+        relative: bool | None = None
         drop: list[str] = []
         rest = parts[1:]
         i = 0
@@ -173,16 +190,16 @@ class MemberSpec:
             part = rest[i]
             if part == "anchored" and not drop:
                 anchored = True
-            elif part == "relative" and not drop:
-                relative = True
+            elif part in ("relative", "absolute") and not drop and relative is None:
+                relative = part == "relative"
             elif part == "per" and i + 1 < len(rest) and rest[i + 1] == "h" and not drop:
                 pooled = False
                 i += 1
             elif part.startswith("no") and len(part) > 2:
                 drop.append(part[2:])
             else:
-                raise ConfigError(f"unknown member {name!r}: use gbm[_anchored|_relative][_per_h][_no<group>...], "
-                                  f"linear, {', '.join(BASELINE_MEMBERS)}", parameter="members")
+                raise ConfigError(f"unknown member {name!r}: use {GBM_NAMES}, linear, "
+                                  f"{', '.join(BASELINE_MEMBERS)}", parameter="members")
             i += 1
         return cls("gbm", pooled=pooled, anchored=anchored, drop=tuple(sorted(drop)), relative=relative)
 
@@ -232,6 +249,7 @@ class PairTable:
     year: np.ndarray
     h: np.ndarray
     centre: np.ndarray
+    _shares: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, tm: TargetMatrix, features: pd.DataFrame, names: Sequence[str], horizons: int) -> PairTable:
@@ -256,6 +274,21 @@ class PairTable:
         if not one.any():
             return np.zeros(0)
         return pd.Series(self.centre[one]).groupby(self.year[one]).first().sort_index().to_numpy(float)
+
+    def common_share(self, cutoff: int) -> float:
+        """The common shock's share of the variance of one-step growth known at ``cutoff``: var over periods of
+        the cross-sectional median growth / (that + var of the units' growth around it), from the one-step
+        pairs ending by ``cutoff``; NaN with fewer than 2 periods."""
+        if cutoff not in self._shares:
+            one = (self.h == 1) & self.select(cutoff)
+            share = float("nan")
+            if len(np.unique(self.year[one])) >= 2:
+                common = float(pd.Series(self.centre[one]).groupby(self.year[one]).first().var())
+                own = float(pd.Series(self.growth[one] - self.centre[one]).var())
+                if common + own > 0:
+                    share = common / (common + own)
+            self._shares[cutoff] = share
+        return self._shares[cutoff]
 
     def common_rate(self, cutoff: int, step: int, horizons: int) -> tuple[float, str]:
         """The common growth known at ``cutoff`` (log points per year) and the rule that gave it
@@ -614,6 +647,7 @@ class DirectForecaster:
         self.members_: dict[str, list[Member]] = {}
         self.selection_: dict[str, Selection] = {}
         self.calibration_: dict[str, Calibration] = {}
+        self.designs_: dict[str, dict[str, dict[str, Any]]] = {}
         self.data_end_: dict[str, int] = {}
         inputs = self._inputs(X, names, targets, calendar.step)
         for target in targets:
@@ -635,6 +669,7 @@ class DirectForecaster:
             self.members_[target] = [roll.member(n, end) for n in selection.members]
             self.selection_[target] = roll.in_years(selection)
             self.calibration_[target] = roll.calibration_in_years(roll.calibration(end, chosen))
+            self.designs_[target] = roll.designs(end, selection.members)
             self.data_end_[target] = calendar.year(end)
         self.targets_ = targets
         self.feature_names_ = inputs
@@ -851,6 +886,30 @@ class RollingFit:
         return Member(name, self.models[name].get(cutoff, {}), self.used_columns[name].get(cutoff, self.columns[name]),
                       self.rates[name], self.coefs[name].get(cutoff), self.commons[name].get(cutoff))
 
+    def designs(self, cutoff: int, names: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Per LightGBM member of ``names`` fitted at ``cutoff``: ``relative`` (bool), the ``common_share``
+        known then and, for a relative member, its ``common_rule`` and ``common_growth`` (log points per year)."""
+        out: dict[str, dict[str, Any]] = {}
+        for name in names:
+            if self.specs[name].kind != "gbm" or cutoff not in self.used_columns[name]:
+                continue
+            share = self.table.common_share(cutoff)
+            out[name] = {"relative": cutoff in self.commons[name],
+                         "common_share": round(share, 6) if np.isfinite(share) else None,
+                         "common_rule": self.common_rules[name].get(cutoff),
+                         "common_growth": self.commons[name].get(cutoff)}
+        return out
+
+    def is_relative(self, name: str, cutoff: int) -> bool:
+        """Whether LightGBM member ``name`` learns growth relative to the cross-section at ``cutoff``: as its
+        spec says, or for ``gbm`` (``relative=None``) when the common share known at ``cutoff`` is at least
+        RELATIVE_MIN_SHARE."""
+        spec = self.specs[name]
+        if spec.relative is not None:
+            return spec.relative
+        share = self.table.common_share(cutoff)
+        return bool(np.isfinite(share) and share >= RELATIVE_MIN_SHARE)
+
     def supported(self, cutoff: int) -> np.ndarray:
         """Per input column, whether it is observed in FEATURE_MIN_YEARS+ origin years of the pairs at ``cutoff``."""
         if cutoff not in self._supported:
@@ -886,12 +945,13 @@ class RollingFit:
                 cols_used = self._gbm_columns(name, cutoff)
                 if cols_used is not None and not cols_used:
                     continue
+                relative = self.is_relative(name, cutoff)
                 boosters = fit_boosters(self.table, cutoff, self.direct, spec.pooled, self.params, 1, self.seed,
-                                        cols_used, self.rates[name], self.step, spec.relative)
+                                        cols_used, self.rates[name], self.step, relative)
                 if not boosters:
                     continue
                 self.used_columns[name][cutoff] = cols_used
-                if spec.relative:
+                if relative:
                     common, rule = self.table.common_rate(cutoff, self.step, self.direct)
                     self.commons[name][cutoff] = common
                     self.common_rules[name][cutoff] = rule

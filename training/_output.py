@@ -137,19 +137,33 @@ def comparison_text(result: BacktestResult, width: int = 110) -> str:
 
 def selection_frame(result: BacktestResult) -> pd.DataFrame:
     """tiecast's weights per target, test origin, horizon and member, with the inner origins they were chosen
-    on (calendar years) and how (``note``)."""
+    on (calendar years) and how (``note``); ``design``: for a LightGBM member, ``absolute`` or ``relative``
+    (to the cross-section) at that origin, with the common share it was chosen on and a relative member's
+    common-growth rule."""
     rows = []
     for target, by_origin in result.selection.items():
+        roll = result.rolls.get(target)
         for origin, sel in by_origin.items():
+            designs = roll.designs(roll.tm.calendar.period(origin), sel.members) if roll is not None else {}
             for h, weights in sel.weights.items():
                 inner = ",".join(map(str, sel.origins.get(h, [])))
                 for member, w in zip(sel.members, weights, strict=True):
                     rows.append({"target": target, "origin": origin, "horizon": h, "member": member,
                                  "weight": round(float(w), 6), "inner_origins": inner,
                                  "inner_error": sel.errors.get(h, {}).get(member, np.nan),
-                                 "note": sel.notes.get(h, "")})
+                                 "note": sel.notes.get(h, ""), "design": _design_text(designs.get(member))})
     return pd.DataFrame(rows, columns=["target", "origin", "horizon", "member", "weight", "inner_origins",
-                                       "inner_error", "note"])
+                                       "inner_error", "note", "design"])
+
+
+def _design_text(design: dict | None) -> str:
+    """'relative (share 0.191, rule recent)', 'absolute (share 0.012)' or '' for a member without boosters."""
+    if not design:
+        return ""
+    share = design["common_share"]
+    text = ("relative" if design["relative"] else "absolute") + (f" (share {share:.3f}" if share is not None
+                                                                 else " (share unknown")
+    return text + (f", rule {design['common_rule']})" if design["relative"] else ")")
 
 
 def write_backtest(result: BacktestResult, ds: Dataset, out: str | Path) -> list[Path]:

@@ -168,19 +168,30 @@ def selection_record(forecaster: DirectForecaster) -> dict[str, Any]:
                                   "inner_errors": {k: round(v, 6) for k, v in sel.errors.get(h, {}).items()},
                                   "note": sel.notes.get(h, "")}
                          for h, w in sel.weights.items()},
+            "designs": forecaster.designs_.get(target, {}),
         }
     return out
 
 
 def _selection_params(forecaster: DirectForecaster) -> dict[str, str]:
-    """MLflow parameters: ``weights_<target>_h<h>`` (non-zero member weights) and ``selected_on_<target>_h<h>``
-    (the inner origins, or how the weights were set without them)."""
+    """MLflow parameters: ``weights_<target>_h<h>`` (non-zero member weights), ``selected_on_<target>_h<h>``
+    (the inner origins, or how the weights were set without them) and ``design_<target>_<member>`` (whether a
+    LightGBM member learnt growth relative to the cross-section, on what common share, with which common
+    growth)."""
     out: dict[str, str] = {}
     for target, sel in forecaster.selection_.items():
         for h, weights in sel.weight_table().items():
             out[f"weights_{target}_h{h}"] = ",".join(f"{m}:{w:g}" for m, w in weights.items())
             origins = sel.origins.get(h, [])
             out[f"selected_on_{target}_h{h}"] = ",".join(map(str, origins)) if origins else sel.notes.get(h, "")
+        for member, design in forecaster.designs_.get(target, {}).items():
+            share = design["common_share"]
+            text = ("relative" if design["relative"] else "absolute") + (
+                f" (common share {share:.3f})" if share is not None else " (common share unknown)")
+            if design["relative"]:
+                rule, growth = design["common_rule"], design["common_growth"]
+                text += f"; common growth by rule {rule}: {growth:+.5f} log points/year"
+            out[f"design_{target}_{member}"] = text
     return out
 
 

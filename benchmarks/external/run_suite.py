@@ -17,7 +17,7 @@ that method's name and the ratio tiecast / best other (< 1: tiecast is better). 
     .venv/bin/python benchmarks/external/run_suite.py                  # every dataset
     .venv/bin/python benchmarks/external/run_suite.py --only us_state_income us_state_output
     .venv/bin/python benchmarks/external/run_suite.py --tiecast "/path/to/tiecast"
-    .venv/bin/python benchmarks/external/run_suite.py --members gbm_relative,gbm_noties,linear,naive \
+    .venv/bin/python benchmarks/external/run_suite.py --members gbm_relative,gbm_absolute_noties,linear,naive \
         --csv benchmarks/results/external_suite_relative.csv --md benchmarks/results/external_suite_relative.md
 """
 
