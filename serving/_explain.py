@@ -12,7 +12,7 @@ pooled booster (``boosters[0]``) expects as its last feature. They equal ``shap.
 **The combination.** The forecast weighs LightGBM members and simple members (the linear trend regression, no
 change) per horizon. ``contributions`` are the LightGBM members' SHAP values times their weights; ``base`` is
 the LightGBM model's average growth over its training rows at this horizon (the start of a waterfall: "a typical
-unit"); ``horizon_term`` the pooled booster's contribution of the horizon feature; ``other`` the rest of the
+unit"; for a member that learnt growth relative to the cross-section, plus its common growth); ``horizon_term`` the pooled booster's contribution of the horizon feature; ``other`` the rest of the
 combined forecast (the simple members' share, net of the weight they take from LightGBM), so that
 ``base + horizon_term + contributions.sum(1) + other`` equals the forecaster's combined log growth exactly.
 
@@ -107,6 +107,7 @@ def explain_forecast(forecaster: Any, rows: pd.DataFrame, target: str, horizon: 
     contributions = np.zeros((n, k))
     base, horizon_term = np.zeros(n), np.zeros(n)
     direct = min(forecaster.horizons, forecaster.direct_horizons)
+    step = forecaster.calendar_.step
     for hp in _chain(horizon, direct):
         w = list(weights.get(hp, [0.0] * len(members)))
         booster_weight = sum(wm for m, wm in zip(members, w, strict=True) if m.boosters and wm > 0)
@@ -122,7 +123,9 @@ def explain_forecast(forecaster: Any, rows: pd.DataFrame, target: str, horizon: 
             else:
                 continue
             contributions[:, idx] += wm * c[:, : len(idx)]
-            base += (wm / booster_weight) * c[:, -1]
+            # A member relative to the cross-section adds its common growth: part of what a typical unit gets.
+            common = (member.common or 0.0) * step * hp
+            base += (wm / booster_weight) * (c[:, -1] + common)
     growth = np.asarray(forecaster.predict_growth(rows, target), dtype=float)[:, horizon - 1]
     other = growth - base - horizon_term - contributions.sum(axis=1)
     last = dict(zip(forecaster.selection_[target].members, weights.get(min(horizon, direct), []), strict=False))

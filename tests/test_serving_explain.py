@@ -164,3 +164,22 @@ def test_the_report_font_is_bundled_and_registered(tmp_path: Path) -> None:
     assert Path(found) == path
     woff = subset_font("영주시 인구")
     assert woff[:4] == b"wOFF" and len(woff) < 40_000
+
+
+def test_a_relative_members_common_growth_is_in_the_base(fitted) -> None:  # type: ignore[no-untyped-def]
+    """A member that learnt growth relative to the cross-section starts its waterfall at the LightGBM average
+    plus its common growth; the parts still add up to the forecast."""
+    y = fitted.ds.panel[["unit_id", "year", "population"]]
+    fc = DirectForecaster(targets=["population"], horizons=3, direct_horizons=3, members=["gbm_relative"],
+                          params=FAST, seed=1).fit(fitted.pf.frame, y)
+    member = fc.members_["population"][0]
+    assert member.common is not None
+    X = fitted.rows.reindex(columns=fc.feature_names_).to_numpy(float)
+    cols = np.arange(X.shape[1]) if member.columns is None else np.asarray(member.columns, dtype=int)
+    for h in (1, 3):
+        expl = explain_forecast(fc, fitted.rows, "population", h)
+        growth = fc.predict_growth(fitted.rows, "population")[:, h - 1]
+        total = expl.base + expl.horizon_term + expl.contributions.sum(axis=1) + expl.other
+        np.testing.assert_allclose(total, growth, rtol=1e-10, atol=1e-12)
+        bias = booster_contributions(member.boosters[0], X[:, cols], h)[:, -1] * h
+        np.testing.assert_allclose(expl.base, bias + member.common * h, rtol=1e-9, atol=1e-12)
