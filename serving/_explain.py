@@ -12,7 +12,8 @@ pooled booster (``boosters[0]``) expects as its last feature. They equal ``shap.
 **The combination.** The forecast weighs LightGBM members and simple members (the linear trend regression, no
 change) per horizon. ``contributions`` are the LightGBM members' SHAP values times their weights; ``base`` is
 the LightGBM model's average growth over its training rows at this horizon (the start of a waterfall: "a typical
-unit"; for a member that learnt growth relative to the cross-section, plus its common growth); ``horizon_term`` the pooled booster's contribution of the horizon feature; ``other`` the rest of the
+unit"; for a member that learnt growth relative to the cross-section, plus its common growth);
+``horizon_term`` the pooled booster's contribution of the horizon feature; ``other`` the rest of the
 combined forecast (the simple members' share, net of the weight they take from LightGBM), so that
 ``base + horizon_term + contributions.sum(1) + other`` equals the forecaster's combined log growth exactly.
 
