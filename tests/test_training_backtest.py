@@ -22,6 +22,15 @@ from tiecast.training._data import target_matrix
 FAST = {"n_estimators": 60}
 
 
+def with_panel(src: Path, dest: Path, panel: pd.DataFrame) -> Path:
+    """A copy of dataset folder ``src`` at ``dest`` (units, contract, flows) with ``panel`` as its panel."""
+    dest.mkdir(parents=True)
+    for name in ("units.csv", "dataset.toml", "flows.csv"):
+        (dest / name).write_bytes((src / name).read_bytes())
+    panel.to_csv(dest / "panel.csv", index=False)
+    return dest
+
+
 def write_synthetic(folder: Path, n_units: int = 16, first: int = 2006, last: int = 2019, seed: int = 7,
                     yearly_flows: float = 0.0, flow_seed: int = 0) -> Path:
     """A dataset folder with a persistent-growth population, a covariate that leads growth and a partial income;
@@ -225,13 +234,9 @@ def test_tune_uses_only_years_before_the_test_period(synth_dir: Path, tmp_path: 
     ds = load_dataset(synth_dir)
     best, table = tune_params(ds, build_features(ds), "population", before=2014, horizons=2, grid=grid)
     assert best in [dict(g) for g in grid] and len(table) == 2 and (table["cells"] > 0).all()
-    changed = tmp_path / "changed"
-    changed.mkdir()
-    for name in ("units.csv", "flows.csv", "dataset.toml"):
-        (changed / name).write_bytes((synth_dir / name).read_bytes())
     panel = ds.panel.copy()
     panel.loc[panel["year"] > 2014, "population"] *= 3.0
-    panel.to_csv(changed / "panel.csv", index=False)
+    changed = with_panel(synth_dir, tmp_path / "changed", panel)
     ds2 = load_dataset(changed)
     best2, table2 = tune_params(ds2, build_features(ds2), "population", before=2014, horizons=2, grid=grid)
     assert best2 == best

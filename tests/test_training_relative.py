@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from test_training_backtest import FAST, write_synthetic
+from test_training_backtest import FAST, with_panel, write_synthetic
 
 from tiecast.common import ConfigError
 from tiecast.features import build_features, load_dataset
@@ -90,14 +90,10 @@ def test_relative_member_is_leak_free_and_round_trips(synth_dir: Path, tmp_path:
     source = synth_dir if members else _shocked_copy(synth_dir, tmp_path / "shocked", 0.08)
     name_rel = "gbm_relative" if members else "gbm"
     ds = load_dataset(source)
-    changed = tmp_path / "changed"
-    changed.mkdir()
-    for name in ("units.csv", "dataset.toml", "flows.csv"):
-        (changed / name).write_bytes((source / name).read_bytes())
     panel = ds.panel.copy()
     later = panel["year"] > origin
     panel.loc[later, ["population", "income"]] *= np.exp(np.linspace(-0.3, 0.3, int(later.sum())))[:, None]
-    panel.to_csv(changed / "panel.csv", index=False)
+    changed = with_panel(source, tmp_path / "changed", panel)
     kwargs: dict[str, Any] = {"targets": ["population"], "origins": [origin], "horizons": 3, "params": FAST,
                               "methods": ("tiecast", "naive"), "members": members}
     a = backtest(ds, **kwargs)
@@ -129,15 +125,11 @@ def test_relative_member_is_leak_free_and_round_trips(synth_dir: Path, tmp_path:
 
 def _shocked_copy(src: Path, dest: Path, scale: float) -> Path:
     """``src`` with a shock every unit shares added to each year's population growth (scale: log points)."""
-    dest.mkdir()
-    for name in ("units.csv", "dataset.toml", "flows.csv"):
-        (dest / name).write_bytes((src / name).read_bytes())
     panel = load_dataset(src).panel.copy()
     years = np.sort(panel["year"].unique())
     shock = np.cumsum(scale * np.where(np.arange(len(years)) % 2 == 0, 1.0, -0.5))
     panel["population"] *= np.exp(panel["year"].map(dict(zip(years, shock, strict=True))).to_numpy())
-    panel.to_csv(dest / "panel.csv", index=False)
-    return dest
+    return with_panel(src, dest, panel)
 
 
 def test_gbm_learns_relative_growth_where_the_common_shock_is_large(synth_dir: Path, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from test_training_backtest import FAST, write_synthetic
+from test_training_backtest import FAST, with_panel, write_synthetic
 
 from tiecast.cli import main
 from tiecast.common import ConfigError
@@ -155,15 +155,11 @@ def test_selection_is_nested_and_leak_free(synth_dir: Path, tmp_path: Path) -> N
     (nor the forecasts and intervals) of o; every inner origin c of horizon h has c + h <= o."""
     origin = 2014
     ds = load_dataset(synth_dir)
-    changed = tmp_path / "changed"
-    changed.mkdir()
-    for name in ("units.csv", "dataset.toml", "flows.csv"):
-        (changed / name).write_bytes((synth_dir / name).read_bytes())
     panel = ds.panel.copy()
     later = panel["year"] > origin
     panel.loc[later, ["population", "income"]] *= np.exp(np.linspace(-0.3, 0.3, int(later.sum())))[:, None]
     panel.loc[later, "net_rate"] = 3 * panel.loc[later, "net_rate"]
-    panel.to_csv(changed / "panel.csv", index=False)
+    changed = with_panel(synth_dir, tmp_path / "changed", panel)
     kwargs = {"targets": ["population"], "origins": [origin], "horizons": 3, "params": FAST,
               "methods": ("tiecast", "tiecast_noties", "naive")}
     a = backtest(ds, **kwargs)
