@@ -13,11 +13,10 @@ every ``k`` years count horizons in steps of ``k`` years). Each target is modell
   at least RELATIVE_MIN_SHARE the label is measured from the cross-section's median growth instead (as
   ``gbm_relative``, below; ``gbm_absolute`` never does); ``gbm_per_h``: one booster per horizon;
   ``gbm_anchored``: label measured from the unit's recent drift (growth per step minus the drift), forecast =
-  drift + booster; ``gbm_relative``: label
-  measured from the cross-section's median growth of the same t and h (the common shock), forecast = common
-  growth + booster, the common growth forecast by the rule (last step, mean of the last 5 steps, mean of all,
-  none) with the lowest error on the common series' own inner origins; ``..._no<group>``: without the features
-  of one group (e.g. ``gbm_noties``);
+  drift + booster; ``gbm_relative``: label measured from the cross-section's median growth of the same t and
+  h (the common shock), forecast = common growth + booster, the common growth forecast by the rule (last
+  step, mean of the last 5 steps, mean of all, none) with the lowest error on the common series' own inner
+  origins; ``..._no<group>``: without the features of one group (e.g. ``gbm_noties``);
 - ``linear``: a robust (least absolute deviation) linear regression of the yearly growth on the unit's drift,
   recent drift and last step's growth, pooled over units, origins and horizons: with a short history it is
   mostly the common growth rate with the unit's own trend shrunk toward it;
@@ -280,11 +279,12 @@ class PairTable:
         the cross-sectional median growth / (that + var of the units' growth around it), from the one-step
         pairs ending by ``cutoff``; NaN with fewer than 2 periods."""
         if cutoff not in self._shares:
-            one = (self.h == 1) & self.select(cutoff)
+            series = self.common_series(cutoff)
             share = float("nan")
-            if len(np.unique(self.year[one])) >= 2:
-                common = float(pd.Series(self.centre[one]).groupby(self.year[one]).first().var())
-                own = float(pd.Series(self.growth[one] - self.centre[one]).var())
+            if len(series) >= 2:
+                one = (self.h == 1) & self.select(cutoff)
+                common = float(np.var(series, ddof=1))
+                own = float(np.var(self.growth[one] - self.centre[one], ddof=1))
                 if common + own > 0:
                     share = common / (common + own)
             self._shares[cutoff] = share
