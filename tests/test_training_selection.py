@@ -188,18 +188,28 @@ def test_selected_weights_are_those_the_inner_errors_imply(synth_dir: Path) -> N
     origin = 2016
     roll.fit_cutoffs(roll.required_cutoffs(origin), 1)
     sel = roll.selection(origin, names)
+    def block(c: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        P = np.column_stack([roll.pred[n][c][:, k - 1] for n in names])
+        act = roll.actual[c][:, k - 1]
+        ok = np.isfinite(act) & np.isfinite(P).all(axis=1)
+        return P[ok], act[ok]
+
+    assert model.SELECTION_NEIGHBOURS == 1
+    # Horizons 1 and 2 pool each other's inner origins: errors per step, shrunk by the count of h's own.
+    assert sel.horizons[1] == [1, 2] and sel.horizons[2] == [1, 2]
+    assert sel.origins[1] == [2012, 2013, 2014, 2015] and sel.origins[2] == [2011, 2012, 2013, 2014]
+    pooled = [(P / k, a / k) for k in (1, 2) for P, a in (block(c, k) for c in sel.origins[k])]
+    prior = np.array([1.0] + [0.0] * (len(names) - 1))
+    w, _, _ = fit_weights(pooled, prior)
     for h in (1, 2):
-        blocks = []
-        for c in sel.origins[h]:
-            P = np.column_stack([roll.pred[n][c][:, h - 1] for n in names])
-            act = roll.actual[c][:, h - 1]
-            ok = np.isfinite(act) & np.isfinite(P).all(axis=1)
-            blocks.append((P[ok], act[ok]))
-        prior = np.array([1.0] + [0.0] * (len(names) - 1))
-        w, _, _ = fit_weights(blocks, prior)
-        n = len(blocks)
+        n = len(sel.origins[h])
         expected = (n * w + model.SELECTION_PRIOR * prior) / (n + model.SELECTION_PRIOR)
         np.testing.assert_allclose(sel.weights[h], expected)
+        own = [block(c, h) for c in sel.origins[h]]
+        np.testing.assert_allclose(sel.errors[h]["fitted"], np.mean([np.abs(a - P @ expected).mean() for P, a in own]))
+    # Without pooling the weights of h = 2 would be fitted on its own origins only, and differ here.
+    w_own, _, _ = fit_weights([block(c, 2) for c in sel.origins[2]], prior)
+    assert not np.allclose(w_own, w)
     # The combined forecast is the weighted sum of the members' forecasts.
     comb = roll.combined(origin, names)
     assert comb is not None

@@ -165,6 +165,7 @@ def selection_record(forecaster: DirectForecaster) -> dict[str, Any]:
             "members": sel.members,
             "horizons": {str(h): {"weights": dict(zip(sel.members, [round(v, 6) for v in w], strict=True)),
                                   "inner_origins": sel.origins.get(h, []),
+                                  "pooled_horizons": sel.horizons.get(h, []),
                                   "inner_errors": {k: round(v, 6) for k, v in sel.errors.get(h, {}).items()},
                                   "note": sel.notes.get(h, "")}
                          for h, w in sel.weights.items()},
