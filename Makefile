@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/tiecast demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist loadgroup
+	$(PY) -m pytest -q -n 2 --dist loadgroup --durations=15
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check tiecast features training serving tests benchmarks data
