@@ -112,12 +112,3 @@ def build_korea() -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Work sharing for `pytest -n 2 --dist loadgroup` (make test): a module's tests stay on one worker (they
-    share module fixtures that train models), except the notebooks, which share nothing and are the longest."""
-    for item in items:
-        module = Path(str(item.fspath)).stem
-        group = item.nodeid if module == "test_notebooks" else module
-        item.add_marker(pytest.mark.xdist_group(group))
