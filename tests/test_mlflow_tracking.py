@@ -86,6 +86,9 @@ def test_run_records_everything(trained, synth, store: Path) -> None:  # type: i
     record = json.loads(Path(local).read_text(encoding="utf-8"))["population"]
     assert record["members"] == sel.members
     assert record["horizons"]["1"]["inner_origins"] == sel.origins[1]
+    # ... and which horizons' inner origins were pooled for each horizon's weights (h - 1 .. h + 1).
+    assert record["horizons"]["1"]["pooled_horizons"] == sel.horizons[1] and set(sel.horizons[1]) <= {1, 2}
+    assert 1 in sel.horizons[1]
     assert set(record["horizons"]["1"]["inner_errors"]) >= {"gbm", "linear", "naive", "fitted"}
     # So is each LightGBM member's design: absolute or relative to the cross-section, on which common share.
     design = trained.forecaster.designs_["population"]["gbm"]
