@@ -20,10 +20,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/tiecast demo
 
-# Both cores, tests shared one by one (--dist load). Keeping each file on one worker (--dist loadfile) builds
-# each module fixture once but ran longer (883 s vs 802 s of tests, measured): the notebooks then run one after
-# another at the end. (xdist_group marks with --dist loadgroup do not group under pytest 9 with xdist 3.8: the
-# suffix xdist writes to item._nodeid is no longer part of the nodeid.)
+# Both cores, tests shared one by one (--dist load). Tests on a fresh clone, measured: load 675 s, loadgroup
+# 802 s, loadfile 883 s (each file on one worker builds its module fixtures once, but the notebooks then run
+# one after another at the end). (xdist_group marks with --dist loadgroup do not group under pytest 9 with
+# xdist 3.8: the suffix xdist writes to item._nodeid is no longer part of the nodeid.)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist load --durations=15
 
