@@ -1033,6 +1033,7 @@ class RollingFit:
             return self._selections[key]
         names = [n for n in names if n in self.specs]
         sel = Selection(members=list(names))
+        inner: dict[tuple[int, tuple[str, ...]], dict[int, tuple[np.ndarray, np.ndarray]]] = {}
         for h in range(1, self.direct + 1):
             live = np.array([origin in self.pred[n] and bool(np.isfinite(self.pred[n][origin][:, h - 1]).any())
                              for n in names])
@@ -1041,8 +1042,13 @@ class RollingFit:
                 continue
             prior = self._prior(names, live)
             used = [n for n, ok in zip(names, live, strict=True) if ok]
-            pooled = {k: self._inner_blocks(used, origin, k)
-                      for k in range(max(1, h - SELECTION_NEIGHBOURS), min(self.direct, h + SELECTION_NEIGHBOURS) + 1)}
+            # A horizon's blocks serve up to 2 * SELECTION_NEIGHBOURS + 1 horizons: build each once.
+            pooled = {}
+            for k in range(max(1, h - SELECTION_NEIGHBOURS), min(self.direct, h + SELECTION_NEIGHBOURS) + 1):
+                key = (k, tuple(used))
+                if key not in inner:
+                    inner[key] = self._inner_blocks(used, origin, k)
+                pooled[k] = inner[key]
             blocks = pooled[h]
             if blocks:
                 # Per-step errors (block / k) so that each pooled horizon counts alike.
