@@ -121,6 +121,24 @@ def test_few_calibration_origins_widen_the_quantile_by_the_common_shock() -> Non
     assert np.mean(np.abs(new_origin) <= pooled[int(np.ceil(801 * 0.8)) - 1]) < 0.8
 
 
+def test_baseline_only_cutoffs_do_not_calibrate_a_learnt_forecast(synth) -> None:  # type: ignore[no-untyped-def]
+    """The synthetic income starts in 2012 (like the bundled one in 2016): no member can be trained at 2012, so
+    its combined forecast is the naive one; scoring it at h = 5 would make the final model's 5-year band the
+    size of five years' growth. It is left out (and said so); the other cutoffs calibrate as before."""
+    ds, pf = synth
+    est = DirectForecaster(targets=["income"], horizons=5, params=FAST).fit(
+        pf.frame, ds.panel[["unit_id", "year", "income"]])
+    cal = est.calibration_["income"]
+    assert all(2012 not in cal.origins[h] for h in range(1, 6))
+    assert cal.origins[4] == [2013, 2014, 2015] and cal.origins[5] == [2013, 2014]
+    assert "left out origins 2012 (no learnt member trained)" in cal.notes[5]
+    assert "left out" not in cal.notes[4]
+    levels = ds.panel.pivot(index="unit_id", columns="year", values="income")
+    naive_error = float(np.median(np.abs(np.log(levels[2017] / levels[2012]))))  # what 2012 would have scored
+    assert cal.quantiles[5][90] < 0.25 * naive_error
+    assert cal.quantiles[4][80] < cal.quantiles[5][80] < 3 * cal.quantiles[4][80]
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"horizons": 0}, "horizons must be an integer from 1 to 10"),
     ({"calibration_origins": 1}, "calibration_origins must be an integer from 2 to 20"),
