@@ -140,10 +140,28 @@ def _column_group(ds: Dataset, column: str) -> str:
 
 
 def _lagged(panel: pd.DataFrame, column: str, k: int) -> pd.Series:
-    """Value of ``column`` at year ``t - k`` (k in years) for each row (by year, so gaps stay gaps)."""
-    indexed = panel.set_index(["unit_id", "year"])[column]
-    keys = pd.MultiIndex.from_arrays([panel["unit_id"], panel["year"] - k])
-    return pd.Series(indexed.reindex(keys).to_numpy(), index=panel.index)
+    """Value of ``column`` at year ``t - k`` (k in years) for each row (by year, so gaps stay gaps); NaN where
+    that year is not in the panel (integer columns then become float, as a reindex would)."""
+    pos = _lag_positions(panel, k)
+    values = pd.api.extensions.take(panel[column].to_numpy(), pos, allow_fill=True)
+    return pd.Series(values, index=panel.index)
+
+
+def _lag_positions(panel: pd.DataFrame, k: int) -> np.ndarray:
+    """Row position of (unit, year - k) for each row of ``panel``, -1 where absent: an integer lookup table
+    over units x years instead of a MultiIndex reindex per column (the scenario path builds features for one
+    year hundreds of times; the MultiIndexes were a third of it). (unit_id, year) pairs are unique."""
+    codes = pd.factorize(panel["unit_id"])[0]
+    years = panel["year"].to_numpy(np.int64)
+    if len(years) == 0:
+        return np.empty(0, dtype=np.intp)
+    first = int(years.min())
+    span = int(years.max()) - first + 1
+    table = np.full((int(codes.max()) + 1) * span, -1, dtype=np.intp)
+    table[codes * span + (years - first)] = np.arange(len(years))
+    past = years - k - first
+    inside = (past >= 0) & (past < span)
+    return np.where(inside, table[codes * span + np.clip(past, 0, span - 1)], -1)
 
 
 def drift_rates(log_level: np.ndarray, segment: np.ndarray, step: int,
