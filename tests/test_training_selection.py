@@ -16,7 +16,7 @@ from tiecast.features import build_features, infer_step, load_dataset
 from tiecast.training import BACKTEST_FORECAST_COLUMNS, Calendar, DirectForecaster, MemberSpec, backtest
 from tiecast.training._baselines import baseline_forecasts
 from tiecast.training._data import target_matrix
-from tiecast.training._model import fit_weights, simplex_grid
+from tiecast.training._model import _years_in_note, fit_weights, simplex_grid
 
 
 def write_census(folder: Path, n_units: int = 12, first: int = 1900, last: int = 2010, step: int = 10,
@@ -49,6 +49,12 @@ def test_infer_step_and_calendar() -> None:
     with pytest.raises(ConfigError, match="not on the grid") as info:
         Calendar.of_years([1930, 1940, 1945], step=10)
     assert info.value.parameter == "step"
+    # Notes name origins in periods internally and in calendar years outside, every list of them.
+    note = "origins 396, 397 (fewer than 3: widened); left out origins 395 (no learnt member trained)"
+    assert _years_in_note(note, cal) == ("origins 1982, 1987 (fewer than 3: widened); left out origins 1977 "
+                                         "(no learnt member trained)")
+    assert _years_in_note("h=1–2 pooled; fitted on origins 2015, 2016", Calendar.of_years([2015, 2016])) == \
+        "h=1–2 pooled; fitted on origins 2015, 2016"
 
 
 def test_census_panel_counts_horizons_in_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
