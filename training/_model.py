@@ -1156,7 +1156,7 @@ class RollingFit:
 
     def _learnt(self, cutoff: int, names: Sequence[str]) -> bool:
         """Whether a learnt member (LightGBM or linear) of ``names`` forecasts from ``cutoff``."""
-        return any(self.specs[n].kind in ("gbm", "linear") and cutoff in self.pred[n]
+        return any(self.specs[n].kind not in BASELINE_MEMBERS and cutoff in self.pred[n]
                    for n in names if n in self.specs)
 
     def forecast(self, origin: int, names: Sequence[str]) -> tuple[np.ndarray | None, Calibration, Selection]:
