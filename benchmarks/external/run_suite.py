@@ -7,7 +7,9 @@ For each dataset folder this runs, as a subprocess,
 reads OUT/metrics.csv (method, target, horizon, origin, group, mape, ...) and writes
 
     benchmarks/results/external_suite.csv   one row per dataset, target and horizon (or one failure row)
-    benchmarks/results/external_suite.md    the same as tables, failures with their messages, timings
+    benchmarks/results/external_suite.md    the same as tables, failures with their messages, timings, and
+                                            tiecast against each other method alone
+    benchmarks/results/external_suite_methods.csv   every method's mean MAPE per dataset, target and horizon
 
 Per dataset, target and horizon: the mean MAPE over origins (group ``all``) of ``tiecast``, of
 ``tiecast_noties`` and of the best other method (any method whose name does not start with ``tiecast``),
@@ -154,6 +156,37 @@ def summarise(result: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def method_means(results: list[dict]) -> pd.DataFrame:
+    """Every method's mean MAPE over origins (group ``all``) per dataset, target and horizon (long format)."""
+    frames = []
+    for r in results:
+        if r["metrics"] is None:
+            continue
+        m = r["metrics"]
+        m = m[m["group"] == "all"].groupby(["target", "horizon", "method"], as_index=False)["mape"].mean()
+        frames.append(m.assign(dataset=r["name"])[["dataset", "target", "horizon", "method", "mape"]])
+    if not frames:
+        return pd.DataFrame(columns=["dataset", "target", "horizon", "method", "mape"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def head_to_head(means: pd.DataFrame) -> pd.DataFrame:
+    """tiecast against each other method alone: cells (dataset, target, horizon) and pairs (dataset, target;
+    every horizon) where tiecast's MAPE is <= the method's, the mean and the worst ratio tiecast / method.
+    Why beside the best-other table: the best of five methods chosen per cell after the fact is a benchmark
+    no single method a user could pick beforehand attains; each method alone is."""
+    wide = means.pivot_table(index=["dataset", "target", "horizon"], columns="method", values="mape")
+    rows = []
+    for method in [c for c in wide.columns if c != "tiecast"]:
+        both = wide[["tiecast", method]].dropna()
+        ratio = both["tiecast"] / both[method]
+        pairs = (ratio <= 1).groupby(level=["dataset", "target"]).all()
+        rows.append({"method": method, "cells_won": int((ratio <= 1).sum()), "cells": len(ratio),
+                     "pairs_won": int(pairs.sum()), "pairs": len(pairs), "mean_ratio": float(ratio.mean()),
+                     "worst_ratio": float(ratio.max())})
+    return pd.DataFrame(rows)
+
+
 def code_version() -> str:
     """The commit the CLI's code comes from, and whether the work tree had uncommitted changes."""
     try:
@@ -167,7 +200,7 @@ def code_version() -> str:
 
 
 def write_outputs(results: list[dict], csv_path: Path, md_path: Path, tiecast: list[str],
-                  members: str | None = None) -> pd.DataFrame:
+                  members: str | None = None, methods_path: Path | None = None) -> pd.DataFrame:
     frames = []
     for r in results:
         if r["metrics"] is not None:
@@ -182,6 +215,10 @@ def write_outputs(results: list[dict], csv_path: Path, md_path: Path, tiecast: l
     table = pd.concat(frames, ignore_index=True)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(csv_path, index=False, float_format="%.4f", lineterminator="\n")
+    means = method_means(results)
+    if methods_path is not None:
+        means.to_csv(methods_path, index=False, float_format="%.4f", lineterminator="\n")
+    versus = head_to_head(means)
 
     ok = table[table["status"] == "ok"]
     wins = pd.Series({key: bool((g["ratio"] <= 1).all()) for key, g in ok.groupby(["dataset", "target"])},
@@ -198,6 +235,15 @@ def write_outputs(results: list[dict], csv_path: Path, md_path: Path, tiecast: l
              f"(dataset, target) pairs"
              + (f" ({', '.join(f'{d}/{t}' for (d, t), v in wins.items() if v)})" if wins.any() else "")
              + f"; {int((table['status'] == 'failed').sum())} dataset(s) failed.**", ""]
+    if len(versus):
+        lines += ["tiecast against each other method alone (cells: dataset, target and horizon; pairs: dataset "
+                  "and target, every horizon; ratio = tiecast / method"
+                  + (f"; every method's MAPE per cell in `{methods_path.name}`" if methods_path else "") + "):", "",
+                  "| method | cells tiecast <= it | pairs tiecast <= it at every h | mean ratio | worst ratio |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {v.method} | {v.cells_won} of {v.cells} | {v.pairs_won} of {v.pairs} | "
+                  f"{v.mean_ratio:.3f} | {v.worst_ratio:.2f} |" for v in versus.itertuples()]
+        lines.append("")
     for r in results:
         run: Run = r["run"]
         lines.append(f"## {r['name']}")
@@ -247,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", help="tiecast's candidate members (the CLI's --members; default: its default)")
     parser.add_argument("--csv", type=Path, default=RESULTS / "external_suite.csv")
     parser.add_argument("--md", type=Path, default=RESULTS / "external_suite.md")
+    parser.add_argument("--methods-csv", type=Path, default=None,
+                        help="every method's MAPE per cell (default: beside --csv, *_methods.csv)")
     args = parser.parse_args(argv)
     tiecast = shlex.split(args.tiecast)
     names = args.only or list(RUNS)
@@ -261,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         status = "ok" if r["metrics"] is not None else f"FAILED ({failure_message(r)})"
         print(f"{name}: {status} in {r['seconds']:.1f} s", flush=True)
         results.append(r)
-    table = write_outputs(results, args.csv, args.md, tiecast, args.members)
+    methods_path = args.methods_csv or args.csv.with_name(args.csv.stem + "_methods.csv")
+    table = write_outputs(results, args.csv, args.md, tiecast, args.members, methods_path)
     print(f"wrote {args.csv} and {args.md} ({len(table)} rows)")
     return 0
 
