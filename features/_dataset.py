@@ -316,6 +316,11 @@ def _parse_meta(folder: Path, out: _Collector) -> dict[str, Any] | None:
     if not isinstance(targets, list) or not targets or not all(isinstance(t, str) for t in targets):
         out.add("error", "dataset.toml", "required key 'targets' must be a non-empty list of panel column names",
                 column="targets", fix='add targets = ["population"]')
+    elif "primary_target" in meta and meta["primary_target"] not in targets:
+        out.add("error", "dataset.toml", f"primary_target {meta['primary_target']!r} is not one of the targets "
+                f"{targets}", column="primary_target",
+                fix=f'write primary_target = "{targets[0]}" (one of the targets) or remove the key')
+        del meta["primary_target"]
     years = meta.get("years")
     if years is not None and not (
         isinstance(years, list) and len(years) == 2 and all(isinstance(y, int) for y in years) and years[0] <= years[1]
@@ -353,6 +358,14 @@ def _parse_meta(folder: Path, out: _Collector) -> dict[str, Any] | None:
 
 def _validate_columns(table: str, df: pd.DataFrame, file: str, out: _Collector) -> bool:
     missing = [c for c in REQUIRED_COLUMNS[table] if c not in df.columns]
+    header = "".join(map(str, df.columns))
+    # One header cell holding the names and a separator: the file is not comma-separated.
+    sep = next((c for c in (";", "\t", "|") if missing and len(df.columns) == 1 and c in header), None)
+    if sep is not None:
+        shown = "tab" if sep == "\t" else repr(sep)
+        out.add("error", file, f"the header is one column {header[:80]!r}: the file is separated by {shown}, not "
+                "commas", fix=f"save {file} as comma-separated CSV (decimal points, not commas), or as .parquet")
+        return False
     for col in missing:
         out.add("error", file, "required column is missing", column=col,
                 fix=f"{file} needs the columns {', '.join(REQUIRED_COLUMNS[table])}")
@@ -401,6 +414,12 @@ def _check_units(units: pd.DataFrame, file: str, out: _Collector) -> None:
     if "lat" not in units.columns or "lon" not in units.columns:
         out.add("warning", file, "no lat/lon columns: distances, gravity and borrowed-size features are skipped",
                 column="lat", fix="add unit centroids in decimal degrees")
+    else:
+        # The distance matrix needs every unit's centroid: one blank drops the features for all units.
+        blank = units["lat"].isna() | units["lon"].isna()
+        out.rows("warning", file, blank, units, "lat",
+                 "no lat/lon: distances, gravity and borrowed-size features are skipped for every unit",
+                 "add the unit's centroid in decimal degrees (WGS84)", ("unit_id",))
 
 
 def _check_unknown_ids(df: pd.DataFrame, file: str, columns: tuple[str, ...], known: set[str] | None,
@@ -433,6 +452,16 @@ def _check_panel(panel: pd.DataFrame, file: str, meta: dict[str, Any], out: _Col
     dup = panel.duplicated(["unit_id", "year"], keep=False)
     out.rows("error", file, dup, panel, "year", "duplicate (unit_id, year) row", "keep one row per unit and year",
              key)
+    seen = (sorted(set(pd.to_numeric(panel["year"], errors="coerce").dropna().astype(int)))
+            if "year" in panel.columns else [])
+    step = infer_step(seen)
+    gaps = sorted(set(range(seen[0], seen[-1] + 1, step)) - set(seen)) if len(seen) > 1 else []
+    if gaps:
+        shown = ", ".join(map(str, gaps[:8])) + (", ..." if len(gaps) > 8 else "")
+        out.add("warning", file, f"no unit has a row for {shown} (one observation every {step} year(s) inferred "
+                f"from {seen[0]}–{seen[-1]}): growth is not computed across the gap, so origins just after it "
+                "have a short history and the baselines fall back to the last value there", column="year",
+                fix="add the missing year(s) where the source has them; otherwise the gap is kept as is")
     declared = meta.get("targets")
     targets = [t for t in declared if isinstance(t, str)] if isinstance(declared, list) else []
     for target in targets:

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from tiecast.common import ConfigError, progress_bar
+from tiecast.common import ConfigError, DatasetError, Problem, progress_bar
 
 from ._dataset import GROWTH_STEPS, Dataset, growth_feature_names
 from .ties import (
@@ -246,6 +246,26 @@ def _history_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.Se
                                  f"mean yearly log growth of {target} over the last {RECENT_DRIFT_STEPS} steps "
                                  "of the unit's unbroken history up to t (fewer when shorter)"))
     return out, specs
+
+
+def _check_unique_names(ds: Dataset, names: list[str], covariate_names: list[str], panel: pd.DataFrame) -> None:
+    """A panel column named like a feature tiecast derives (``population_growth_1y``, ``x_chg3`` beside ``x``,
+    a tie index) would make two features of one name: say which column, rather than fail later."""
+    counts = pd.Series(names).value_counts()
+    clashes = counts.index[counts > 1].tolist()
+    if not clashes:
+        return
+    problems = []
+    for name in clashes:
+        column = name if name in panel.columns else next(
+            (c for c in panel.columns if name.startswith(f"{c}_") and name in covariate_names), name)
+        problems.append(Problem(
+            "error", "panel.csv",
+            f"column {column!r} gives a feature named {name!r}, which tiecast also derives (from the targets, "
+            "the other columns or the flows): two features cannot share a name", column=column,
+            fix=f"rename the column (e.g. {column}_given) in panel.csv and dataset.toml, or drop it if it is "
+                "what tiecast computes anyway"))
+    raise DatasetError(str(ds.path), problems)
 
 
 def _covariate_features(ds: Dataset, panel: pd.DataFrame) -> tuple[dict[str, pd.Series], list[FeatureSpec]]:
@@ -476,5 +496,6 @@ def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, panel: pd.
     frame = base.merge(ties, on=["unit_id", "year"], how="left", validate="1:1").reset_index(drop=True)
     catalog = hist_specs + cov_specs + tie_specs
     names = [f.name for f in catalog]
+    _check_unique_names(ds, names, [f.name for f in cov_specs], panel)
     frame = frame[["unit_id", "year", *names]]
     return PanelFeatures(frame=frame, catalog=catalog, sources=sources)

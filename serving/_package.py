@@ -61,14 +61,16 @@ def _example_question(sf: ScenarioForecaster) -> tuple[str, str]:
     from tiecast.features import builtin_scenario
 
     units = sf.ds.units["unit_id"].astype(str)
-    for unit in units:
+    # a unit every target is forecast for (not one whose latest figure is missing)
+    ready = [u for u in units if all((u, t) in sf.forecastable_ for t in sf.targets)] or list(units)
+    for unit in ready:
         for name in ("hub", "top3", "top1"):
             try:
                 sf.apply(builtin_scenario(name, unit, sf.origin))
             except ConfigError:
                 continue
             return unit, name
-    return str(units.iloc[0]), ""
+    return str(ready[0]), ""
 
 
 def package_service(sf: ScenarioForecaster, *, metadata: dict[str, Any] | None = None) -> ModelPackage:

@@ -148,6 +148,10 @@ def _questions(frame: pd.DataFrame, sf: ScenarioForecaster) -> pd.DataFrame:
                        f"{', '.join(sorted(units)[:3])}, ...)")
         if target not in sf.targets:
             raise _bad(f"{where}, column target: unknown target {target!r}; use {', '.join(sf.targets)}")
+        try:
+            sf.check_forecastable([unit], [str(target)], where)
+        except ConfigError as e:
+            raise _bad(str(e)) from None
         h = _horizon(horizon, horizons, where)
         text = "" if scenario is None or (isinstance(scenario, float) and np.isnan(scenario)) else str(scenario)
         rows.append((i, unit, str(target), h, text.strip()))

@@ -216,6 +216,12 @@ def sweep_questions(model: Any, *, units: Sequence[str] | None = None, candidate
     q = both.loc[both.index.repeat(len(chosen_targets)), ["unit_id", "scenario", "kind", "partner"]]
     q = q.assign(target=np.tile(chosen_targets, len(both)), horizon=float(h)).reset_index(drop=True)
     q = q[SWEEP_COLUMNS]
+    # Units without a target's value in the start year have no forecast of it (sf.unforecast): left out, said.
+    ready = np.fromiter(((u, t) in sf.forecastable_ for u, t in zip(q["unit_id"], q["target"], strict=True)),
+                        bool, len(q))
+    lacking = {t: [u for u in us if u in set(chosen)] for t, us in sf.unforecast().items()
+               if t in chosen_targets}
+    q = q[ready].reset_index(drop=True)
     short = sorted(set(chosen) - set(top.loc[top["rank"] == candidates, "unit_id"])) if candidates else []
     notes = [f"{len(chosen)} unit(s) x ({len(names)} built-in scenario(s) + {candidates} candidate partner(s)) x "
              f"{len(chosen_targets)} target(s) at horizon {h}: {len(q):,} questions"]
@@ -225,6 +231,10 @@ def sweep_questions(model: Any, *, units: Sequence[str] | None = None, candidate
                                  .items()) + ")")
     if short:
         notes.append(f"{len(short)} unit(s) have fewer than {candidates} partners with flows")
+    for t, us in lacking.items():
+        if us:
+            notes.append(f"{len(us)} unit(s) left out for {t}: no {t} in {sf.forecaster_.data_end_[t]}, the year its "
+                         f"forecasts start from ({', '.join(us[:5])}{', ...' if len(us) > 5 else ''})")
     q.attrs["skipped"] = skipped
     q.attrs["note"] = "; ".join(notes)
     return q

@@ -16,7 +16,8 @@ Public API (everything else is private):
 - :func:`train_and_register` -> :class:`TrainResult` – backtest, final fit, MLflow logging and registration of
   the pyfunc model (:class:`ModelPackage` built by a :data:`Packager`, default :func:`feature_row_package`)
   with the alias ``challenger``; :func:`promote` -> :class:`PromotionResult` moves
-  ``champion``; :func:`tracking_uri` – the MLflow store in use.
+  ``champion``; :func:`tracking_uri` – the MLflow store in use; :func:`model_name` – a dataset's registered
+  model name (``tiecast-<dataset name>``, characters MLflow forbids replaced).
 - :func:`fit_gbm` -> :class:`GbmFit` – one LightGBM member trained as the forecaster trains it, on one process or
   data-parallel on a Dask cluster (``client=distributed.Client(...)``, LightGBM's Dask interface).
 
@@ -59,6 +60,7 @@ from ._tracking import (
     PromotionResult,
     TrainResult,
     feature_row_package,
+    model_name,
     promote,
     tracking_uri,
     train_and_register,
@@ -105,6 +107,7 @@ __all__ = [
     "feature_row_package",
     "fit_gbm",
     "focus_units",
+    "model_name",
     "parse_origins",
     "placebo_checks",
     "promote",

@@ -391,8 +391,9 @@ def backtest(ds: Dataset, features: PanelFeatures | None = None, *, targets: Seq
     tms = {t: target_matrix(ds.panel, t, ds.break_column, units, calendar) for t in chosen}
     plans = {t: plan_target(tms[t], requested, horizons) for t in chosen}
     if not any(p.origins for p in plans.values()):
+        # the origins option is named only when the user gave origins; otherwise it is the data's span
         raise ConfigError("no usable origin to backtest: " + "; ".join(p.note for p in plans.values()),
-                          parameter="origins")
+                          parameter="origins" if requested is not None else None)
     tuning = None
     if tune:
         lead = ds.primary_target if ds.primary_target in chosen and plans[ds.primary_target].origins else \

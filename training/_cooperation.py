@@ -126,6 +126,8 @@ class ScenarioForecaster:
         self.effects_ = CooperationEffects(horizons=min(self.horizons, 5), seed=self.seed).fit(
             ds, pf, end=o, treatment=self.treatment_)
         self.baseline_ = self._baseline()
+        self.forecastable_ = frozenset(zip(self.baseline_.frame["unit_id"], self.baseline_.frame["target"],
+                                           strict=True))
         self.names_ = ds.display_names().astype(str)
         self._observed_measures: dict[tuple[str, int], pd.DataFrame] = {}
         # Overlap: the range of tie strength seen for units of the same size class up to the origin.
@@ -150,7 +152,9 @@ class ScenarioForecaster:
                 "unit_id": out["unit_id"].astype(str), "target": target, "year": out["target_year"].astype(int),
                 "horizon": out["horizon"].astype(int), "point": out["point"], "lower80": out["lower80"],
                 "upper80": out["upper80"], "lower90": out["lower90"], "upper90": out["upper90"], "origin": start}))
-        return _Baseline(pd.concat(frames, ignore_index=True))
+        frame = pd.concat(frames, ignore_index=True)
+        # A unit without the target in the start year has no forecast (NaN): left out, named by unforecast().
+        return _Baseline(frame[np.isfinite(frame["point"].to_numpy(float))].reset_index(drop=True))
 
     # ---- answers ----------------------------------------------------------------------------------------
     def baseline(self, units: Sequence[str] | None = None) -> pd.DataFrame:
@@ -278,9 +282,38 @@ class ScenarioForecaster:
         return self._frame(m, applied.id, cp, cb, cp - m["point"].to_numpy(float), np.full((len(m), 4), np.nan),
                            "forecaster_whatif", m["unit_id"].map(role), m["unit_id"].map(extrap).to_numpy(int))
 
+    def unforecast(self) -> dict[str, list[str]]:
+        """Per target, the units without a forecast (no value in the year the target's forecasts start from)."""
+        units = self.ds.units["unit_id"].astype(str)
+        out = {t: [u for u in units if (u, t) not in self.forecastable_] for t in self.targets}
+        return {t: us for t, us in out.items() if us}
+
+    def check_forecastable(self, units: Sequence[str], targets: Sequence[str] | None = None,
+                           where: str = "") -> None:
+        """Raise ConfigError naming the first unit (of ``units``) without a forecast of a target (of
+        ``targets``, default all): it has no value in the year the forecasts start from (the target's last
+        data year), e.g. a unit whose latest figure is not published yet."""
+        for unit in units:
+            for target in targets if targets is not None else self.targets:
+                if (str(unit), target) in self.forecastable_:
+                    continue
+                start = int(self.forecaster_.data_end_[target])
+                seen = self.ds.panel.loc[(self.ds.panel["unit_id"].astype(str) == str(unit))
+                                         & self.ds.panel[target].notna(), "year"]
+                last = f"its last {target} is of {int(seen.max())}" if len(seen) else f"it has no {target} at all"
+                name = self.names_.get(str(unit), str(unit))
+                raise ConfigError(f"{where + ': ' if where else ''}unit {unit} ({name}) has no {target} in {start}, "
+                                  f"the year every forecast of {target} starts from ({last} in panel.csv); add "
+                                  f"its {start} value to panel.csv and retrain, or leave the unit out",
+                                  parameter="units")
+
     def _select(self, frame: pd.DataFrame, units: Sequence[str] | None) -> pd.DataFrame:
         if units is None:
             return frame
+        present = set(frame["unit_id"])
+        lacking = [u for u in units if str(u) not in present]
+        if lacking:  # every target missing: say so rather than answer with nothing
+            self.check_forecastable(lacking[:1])
         return frame[frame["unit_id"].isin(set(units))].reset_index(drop=True)
 
     def _frame(self, b: pd.DataFrame, scenario_id: str, coop: Any, coop_bounds: np.ndarray, diff: Any,

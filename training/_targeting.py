@@ -69,7 +69,8 @@ def _gain(sf: ScenarioForecaster, unit: str, partners: tuple[str, ...], target: 
 def rank_targets(sf: ScenarioForecaster, focus: str = "small-mid", candidates: int = 10, combine: int = 3,
                  horizon: int | None = None, target: str | None = None,
                  progress: Callable[[], None] | None = None) -> pd.DataFrame:
-    """The targeting table (``TARGET_COLUMNS``), best expected gain first. ``sf`` is a fitted forecaster."""
+    """The targeting table (``TARGET_COLUMNS``), best expected gain first. ``sf`` is a fitted forecaster; focus
+    units without a forecast of ``target`` (:meth:`ScenarioForecaster.unforecast`) are left out."""
     if isinstance(candidates, bool) or not isinstance(candidates, int) or not 1 <= candidates <= 50:
         raise ConfigError(f"candidates must be an integer from 1 to 50; got {candidates!r}", parameter="candidates")
     target = target or sf.ds.primary_target
@@ -83,6 +84,8 @@ def rank_targets(sf: ScenarioForecaster, focus: str = "small-mid", candidates: i
     units = sf.ds.units.set_index("unit_id")
     rows = []
     for unit in focus_units(sf, focus):
+        if (unit, target) not in sf.forecastable_:
+            continue  # no value in the start year, so no baseline: listed by sf.unforecast()
         top = sf.apply(Scenario(id="candidates", unit=unit, partners=f"top{candidates}", start_year=sf.origin + 1,
                                 factor=2.0))
         tried: list[tuple[str, float]] = []

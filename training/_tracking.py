@@ -6,7 +6,9 @@ holds a ``pyproject.toml`` naming tiecast (the repository, from any of its sub-f
 directory (an installed tiecast used from elsewhere, like MLflow's own ``./mlruns``). For any other
 ``sqlite:///PATH`` store, artifacts go to ``artifacts/`` beside the database file. One experiment per dataset,
 ``tiecast-<dataset name>``; the model is registered as ``tiecast-<dataset name>`` with the alias ``challenger``;
-:func:`promote` moves ``champion``.
+:func:`promote` moves ``champion``. MLflow forbids ``/`` and ``:`` in model names and allows only letters,
+digits, ``_ . -`` and spaces in parameter and metric keys: :func:`model_name` and :func:`mlflow_key` replace
+the other characters of dataset and target names by ``-`` and ``_`` (``€ pro Kopf`` -> ``_ pro Kopf``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
 import tempfile
 import time
@@ -33,7 +36,7 @@ from ._backtest import BACKTEST_FORECAST_COLUMNS, METHODS, BacktestResult, backt
 from ._model import DEFAULT_PARAMS, DirectForecaster
 
 __all__ = ["ModelPackage", "Packager", "PromotionResult", "TrainResult", "artifact_location", "git_commit",
-           "model_name", "promote", "tracking_uri", "train_and_register"]
+           "mlflow_key", "model_name", "promote", "tracking_uri", "train_and_register"]
 
 # The source checkout this package runs from, if any (for the git commit of a run); None in an installed wheel.
 _CHECKOUT = Path(__file__).resolve().parent.parent
@@ -74,7 +77,20 @@ def artifact_location(uri: str) -> str | None:
 
 
 def model_name(ds_name: str) -> str:
-    return f"tiecast-{ds_name}"
+    """The registered model (and experiment) of a dataset: ``tiecast-<name>`` with ``/`` and ``:`` as ``-``."""
+    return "tiecast-" + re.sub(r"[/:]", "-", ds_name)
+
+
+_KEY_CHARACTERS = re.compile(r"[^\w.\- ]")
+_MAX_KEY = 250
+
+
+def mlflow_key(*parts: object) -> str:
+    """An MLflow parameter or metric key from ``parts`` joined by ``_``: characters MLflow rejects (anything
+    but letters, digits, ``_ . -`` and spaces; ``:`` and ``/`` too, which it reads as paths) become ``_``;
+    a leading ``.`` gets a ``_`` before it; at most 250 characters (MLflow's limit)."""
+    key = _KEY_CHARACTERS.sub("_", "_".join(str(p) for p in parts))
+    return ("_" + key if key.startswith(".") else key)[:_MAX_KEY]
 
 
 def git_commit() -> tuple[str, bool]:
@@ -132,10 +148,6 @@ class TrainResult:
     model: Any = None  # the registered python model (ModelPackage.python_model)
 
 
-def _metric_key(*parts: object) -> str:
-    return "_".join(str(p) for p in parts)
-
-
 def _metrics_to_log(result: BacktestResult, ds: Dataset) -> dict[str, float]:
     out: dict[str, float] = {}
     for group in ("all", "small_mid"):
@@ -144,12 +156,12 @@ def _metrics_to_log(result: BacktestResult, ds: Dataset) -> dict[str, float]:
             for col in ("mape", "rmse", "mase", "coverage80", "coverage90"):
                 value = float(getattr(row, col))
                 if np.isfinite(value):
-                    out[_metric_key(row.method, row.target, group, col, f"h{row.horizon}")] = value
+                    out[mlflow_key(row.method, row.target, group, col, f"h{row.horizon}")] = value
     for target in result.plans:
         for method in METHODS:
             value = result.mean_mape(target, method)
             if np.isfinite(value):
-                out[_metric_key(method, target, "all", "mape_mean")] = value
+                out[mlflow_key(method, target, "all", "mape_mean")] = value
     primary = result.mean_mape(ds.primary_target)
     if np.isfinite(primary):
         out[PRIMARY_METRIC] = primary
@@ -182,9 +194,10 @@ def _selection_params(forecaster: DirectForecaster) -> dict[str, str]:
     out: dict[str, str] = {}
     for target, sel in forecaster.selection_.items():
         for h, weights in sel.weight_table().items():
-            out[f"weights_{target}_h{h}"] = ",".join(f"{m}:{w:g}" for m, w in weights.items())
+            out[mlflow_key("weights", target, f"h{h}")] = ",".join(f"{m}:{w:g}" for m, w in weights.items())
             origins = sel.origins.get(h, [])
-            out[f"selected_on_{target}_h{h}"] = ",".join(map(str, origins)) if origins else sel.notes.get(h, "")
+            out[mlflow_key("selected_on", target, f"h{h}")] = (",".join(map(str, origins)) if origins
+                                                                 else sel.notes.get(h, ""))
         for member, design in forecaster.designs_.get(target, {}).items():
             share = design["common_share"]
             text = ("relative" if design["relative"] else "absolute") + (
@@ -192,7 +205,7 @@ def _selection_params(forecaster: DirectForecaster) -> dict[str, str]:
             if design["relative"]:
                 rule, growth = design["common_rule"], design["common_growth"]
                 text += f"; common growth by rule {rule}: {growth:+.5f} log points/year"
-            out[f"design_{target}_{member}"] = text
+            out[mlflow_key("design", target, member)] = text
     return out
 
 
@@ -328,9 +341,9 @@ def train_and_register(ds: Dataset, *, features: PanelFeatures | None = None, ta
             "git_commit": commit, "git_dirty": str(dirty).lower(), "mlflow.source.git.commit": commit,
             "primary_target": ds.primary_target, "primary_metric": f"{ds.primary_target} MAPE (%) mean over horizons",
         })
-        plan_params: dict[str, Any] = {f"origins_{t}": ",".join(map(str, p.origins))
+        plan_params: dict[str, Any] = {mlflow_key("origins", t): ",".join(map(str, p.origins))
                                        for t, p in result.plans.items()}
-        plan_params.update({f"horizons_{t}": p.horizons for t, p in result.plans.items()})
+        plan_params.update({mlflow_key("horizons", t): p.horizons for t, p in result.plans.items()})
         mlflow.log_params({**{f"lgbm_{k}": v for k, v in result.params.items()}, "horizons": horizons,
                            "seed": seed, "n_jobs": n_jobs, "tune": tune,
                            "members": ",".join(s.name for s in forecaster.member_specs()),
@@ -399,8 +412,8 @@ def _backtest_split(client: Any, run_id: str) -> str:
     run = client.get_run(run_id)
     target = run.data.tags.get("primary_target", "")
     params = run.data.params
-    return (f"{target} origins {params.get(f'origins_{target}', '?')}, "
-            f"horizons {params.get(f'horizons_{target}', '?')}")
+    return (f"{target} origins {params.get(mlflow_key('origins', target), '?')}, "
+            f"horizons {params.get(mlflow_key('horizons', target), '?')}")
 
 
 def promote(ds_name: str, force: bool = False, data: str | None = None) -> PromotionResult:
@@ -433,8 +446,16 @@ def promote(ds_name: str, force: bool = False, data: str | None = None) -> Promo
                                f"version {challenger.version} is already the champion", force)
     split_c = _backtest_split(client, challenger.run_id)
     split_k = _backtest_split(client, champion.run_id) if champion is not None else split_c
+    data_c = client.get_run(challenger.run_id).data.tags.get("dataset_fingerprint", "?")
+    data_k = client.get_run(champion.run_id).data.tags.get("dataset_fingerprint", "?") if champion else data_c
+    if data_c != data_k:  # same name, other data (a revision, another region set): metrics not comparable
+        split_c, split_k = f"{split_c}, data {data_c[:12]}", f"{split_k}, data {data_k[:12]}"
     if champion is None:
         promoted, reason = True, "no champion yet"
+    elif data_c != data_k and not force:
+        promoted, reason = False, (
+            f"backtests are not comparable: trained on different data (challenger {split_c}, champion {split_k}); "
+            "their errors were measured on different series; use --force to promote the challenger anyway")
     elif split_c != split_k and not force:
         promoted, reason = False, (
             f"backtests are not comparable (challenger {split_c}, champion {split_k}): retrain with the "

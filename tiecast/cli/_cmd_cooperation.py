@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -156,6 +157,17 @@ FORECAST_NOTE = (f"difference = with - without, by the {REPORTED_METHOD} estimat
                  "seen for units of its size (extrapolation).")
 
 
+def _say_unforecast(console: Console, sf: ScenarioForecaster, units: Sequence[str] | None) -> None:
+    """One line per target naming the units (of ``units``, default all) left out for want of a start-year value."""
+    for target, lacking in sf.unforecast().items():
+        lacking = [u for u in lacking if units is None or u in set(units)]
+        if lacking:
+            shown = ", ".join(f"{u} {sf.names_.get(u, '')}".strip() for u in lacking[:5])
+            console.print(f"not forecast: {len(lacking)} unit(s) without {target} in "
+                          f"{sf.forecaster_.data_end_[target]}, the year its forecasts start from "
+                          f"({shown}{', ...' if len(lacking) > 5 else ''})", style="yellow", soft_wrap=True)
+
+
 def run_forecast(args: argparse.Namespace) -> int:
     check_table_path(args.out)
     console = Console(highlight=False)
@@ -168,6 +180,8 @@ def run_forecast(args: argparse.Namespace) -> int:
         sf = ScenarioForecaster(ds, origin=origin, horizons=args.horizon, targets=args.target, seed=args.seed,
                                 features=build_features(ds)).fit()
         advance()
+    if units is not None:
+        sf.check_forecastable(units, where="--units")
     parts = [] if scenarios else [sf.baseline(units)]
     with stage(not args.no_progress and bool(scenarios), "scenarios", len(scenarios)) as advance:
         for sc in scenarios:
@@ -181,6 +195,7 @@ def run_forecast(args: argparse.Namespace) -> int:
     ends = ", ".join(f"{t} from {y}" for t, y in sf.forecaster_.data_end_.items())
     console.print(f"origin {origin} ({ends}), horizon {args.horizon}: {len(scenarios)} scenario(s), "
                   f"{out['unit_id'].nunique()} units", soft_wrap=True)
+    _say_unforecast(console, sf, units)
     if scenarios:
         for table in cooperation_tables(out):
             console.print(table)
@@ -251,6 +266,7 @@ def run_target(args: argparse.Namespace) -> int:
                                 targets=[ds.primary_target]).fit()
         advance()
     focus = focus_units(sf, args.focus)
+    _say_unforecast(console, sf, focus)
     with stage(not args.no_progress, "targets", len(focus)) as advance:
         table = rank_targets(sf, focus=args.focus, candidates=args.candidates, horizon=args.horizon,
                              progress=advance)

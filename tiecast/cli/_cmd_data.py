@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tiecast.features import Dataset, check_dataset, load_dataset
+from tiecast.common import DatasetError
+from tiecast.features import Dataset, build_features, check_dataset, load_dataset
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,6 +33,14 @@ def _console() -> Console:
 def run_check(args: argparse.Namespace) -> int:
     console = _console()
     problems = check_dataset(args.dataset)
+    if not any(p.severity == "error" for p in problems):
+        # What only the feature panel shows (a panel column named like a derived feature): its names are
+        # those of any origin year, so the last year alone is built.
+        ds = load_dataset(args.dataset)
+        try:
+            build_features(ds, years=[int(ds.panel["year"].max())])
+        except DatasetError as exc:
+            problems = problems + exc.problems
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     for p in problems:

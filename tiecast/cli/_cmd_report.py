@@ -60,10 +60,10 @@ def _served_forecaster(ds: Dataset, model: str, horizon: int) -> tuple[Any, str]
     import os
 
     from tiecast.serving import load_service
-    from tiecast.training import tracking_uri
+    from tiecast.training import model_name, tracking_uri
 
     os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
-    uri = f"models:/tiecast-{ds.name}@champion" if model == "auto" else model
+    uri = f"models:/{model_name(ds.name)}@champion" if model == "auto" else model
     try:
         sf = load_service(uri).unwrap_python_model().sf
     except (ConfigError, AttributeError) as exc:

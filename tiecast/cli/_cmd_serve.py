@@ -14,7 +14,7 @@ from rich.console import Console
 from tiecast.common import ConfigError, TrackingError, check_table_path
 from tiecast.features import load_dataset
 from tiecast.serving import predict_file, serve_command, serve_environment
-from tiecast.training import tracking_uri
+from tiecast.training import model_name, tracking_uri
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,9 +41,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _model_uri(args: argparse.Namespace) -> str:
+    """--model, else the champion of the dataset --data names (its dataset.toml name, not the folder's)."""
     if args.model:
         return str(args.model)
-    return f"models:/tiecast-{args.data}@champion"
+    return f"models:/{model_name(load_dataset(args.data).name)}@champion"
 
 
 def _check_registered(uri: str) -> None:
@@ -66,8 +67,6 @@ def run_serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"port must be 1-65535; got {args.port}", parameter="port")
     if args.workers < 1:
         raise ConfigError("workers must be at least 1", parameter="workers")
-    if args.model is None:
-        load_dataset(args.data)  # a clear error for an unknown dataset
     uri = _model_uri(args)
     os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
     _check_registered(uri)

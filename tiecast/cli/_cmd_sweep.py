@@ -9,7 +9,7 @@ import time
 from rich.console import Console
 
 from tiecast.common import ConfigError, check_table_path, write_table
-from tiecast.features import BUILTIN_SCENARIOS, load_dataset
+from tiecast.features import BUILTIN_SCENARIOS
 from tiecast.serving import ENGINES, load_service, run_sweep, sweep_questions
 from tiecast.training import tracking_uri
 
@@ -53,8 +53,6 @@ def run_sweep_command(args: argparse.Namespace) -> int:
     if args.partitions is not None and args.partitions < 1:
         raise ConfigError("partitions must be at least 1", parameter="partitions")
     start = time.perf_counter()
-    if args.model is None:
-        load_dataset(args.data)  # a clear error for an unknown dataset
     uri = _model_uri(args)
     os.environ.setdefault("MLFLOW_TRACKING_URI", tracking_uri())
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
