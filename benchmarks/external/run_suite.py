@@ -200,7 +200,8 @@ def code_version() -> str:
 
 
 def write_outputs(results: list[dict], csv_path: Path, md_path: Path, tiecast: list[str],
-                  members: str | None = None, methods_path: Path | None = None) -> pd.DataFrame:
+                  members: str | None = None, methods_path: Path | None = None,
+                  version: str | None = None) -> pd.DataFrame:
     frames = []
     for r in results:
         if r["metrics"] is not None:
@@ -230,7 +231,7 @@ def write_outputs(results: list[dict], csv_path: Path, md_path: Path, tiecast: l
              "ratio = tiecast / best other (< 1: tiecast better).", "",
              f"CLI: `{shlex.join(tiecast)} backtest --data DIR --horizons H --no-progress --out OUT"
              f"{' --members ' + members if members else ''}`; "
-             f"repository at {code_version()}; {time.strftime('%Y-%m-%d')}.", "",
+             f"repository at {version or code_version()}; {time.strftime('%Y-%m-%d')}.", "",
              f"**Summary: tiecast <= best other at every horizon on {int(wins.sum())} of {len(wins)} "
              f"(dataset, target) pairs"
              + (f" ({', '.join(f'{d}/{t}' for (d, t), v in wins.items() if v)})" if wins.any() else "")
@@ -302,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"missing dataset folders {missing}: run benchmarks/external/build_suite.py first", file=sys.stderr)
         return 2
+    version = code_version()  # before the results (tracked files) are rewritten
     results = []
     for name in names:
         print(f"{name}: running ...", flush=True)
@@ -310,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {status} in {r['seconds']:.1f} s", flush=True)
         results.append(r)
     methods_path = args.methods_csv or args.csv.with_name(args.csv.stem + "_methods.csv")
-    table = write_outputs(results, args.csv, args.md, tiecast, args.members, methods_path)
+    table = write_outputs(results, args.csv, args.md, tiecast, args.members, methods_path, version)
     print(f"wrote {args.csv} and {args.md} ({len(table)} rows)")
     return 0
 
