@@ -415,10 +415,11 @@ def _check_units(units: pd.DataFrame, file: str, out: _Collector) -> None:
         out.add("warning", file, "no lat/lon columns: distances, gravity and borrowed-size features are skipped",
                 column="lat", fix="add unit centroids in decimal degrees")
     else:
-        # The distance matrix needs every unit's centroid: one blank drops the features for all units.
+        # A unit without a centroid is left out of the distance-based features (features/_panel.py).
         blank = units["lat"].isna() | units["lon"].isna()
         out.rows("warning", file, blank, units, "lat",
-                 "no lat/lon: distances, gravity and borrowed-size features are skipped for every unit",
+                 "no lat/lon: the unit gets no gravity features (distance-based borrowed size, access, "
+                 "gravity network lags) and no gravity weight as a partner of others",
                  "add the unit's centroid in decimal degrees (WGS84)", ("unit_id",))
 
 

@@ -342,10 +342,16 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
     n = len(index)
     years = sorted(int(y) for y in panel["year"].unique() if only_years is None or int(y) in only_years)
     sources = flow_sources(flows, years, ds.time_invariant_kinds)
-    has_coords = {"lat", "lon"} <= set(ds.units.columns) and bool(ds.units[["lat", "lon"]].notna().all().all())
+    # Units with a centroid; the distance features need at least 3. A unit without one gets no distance
+    # features and no gravity weight as a partner; the others keep theirs (1 blank of 30 must not drop them all).
+    located = (ds.units[["lat", "lon"]].notna().all(axis=1).to_numpy() if {"lat", "lon"} <= set(ds.units.columns)
+               else np.zeros(n, dtype=bool))
     dist = log_dist = None
-    if has_coords:
-        dist = distance_matrix_km(ds.units["lat"], ds.units["lon"], dtype=np.float64)
+    if located.sum() >= 3:
+        lat, lon = ds.units["lat"], ds.units["lon"]
+        if not located.all():  # a placeholder centroid: every weight to or from the unit is zeroed below
+            lat, lon = lat.fillna(lat[located].mean()), lon.fillna(lon[located].mean())
+        dist = distance_matrix_km(lat, lon, dtype=np.float64)
         log_dist = log_distance(dist, dtype=np.float64)
     # d^-gamma with zero diagonal for the latest gamma only: consecutive origin years usually share a fit, and
     # keeping one n x n kernel per fitted gamma would hold gigabytes at eup-myeon-dong scale.
@@ -392,7 +398,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                         # and cost O(V E): skip them here.
                         measure_cache[key] = unit_tie_measures(
                             kflows, ds.units, None, gravity=False, regions=False, path_sources=0).reindex(index)
-                        fit_cache[key] = _fit_gravity_at(kflows, index, pop_wide, flow_year, dist)
+                        fit_cache[key] = _fit_gravity_at(kflows, index, pop_wide, flow_year, dist, located)
                 volume = matrix_cache[key]
                 weights[kind] = volume
                 if kind in ds.time_invariant_kinds:
@@ -421,7 +427,9 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                 if decay not in kernels:
                     kernels.clear()
                     kernels[decay] = deterrence_kernel(log_dist, decay)
-                weights["gravity"] = GravityVolume(kernels[decay], pop, alpha, beta)
+                # unknown mass = zero weight: a unit without a centroid is nobody's gravity partner
+                gpop = pop if located.all() else np.where(located, pop, np.nan)
+                weights["gravity"] = GravityVolume(kernels[decay], gpop, alpha, beta)
                 block["gravity_decay"] = decay
                 spec("gravity_decay", "exponent", "distance decay of the gravity weights: fitted on the latest "
                      f"flows <= t, else {DEFAULT_DISTANCE_DECAY}", "gravity")
@@ -429,7 +437,7 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                 spec("borrowed_size_gravity_log", "log persons", "log of the gravity-weighted mean population "
                      "of all other units (borrowed size, Alonso 1973)", "gravity")
                 # Potential sum_j P_j (d_ij / 10 km)^-decay = 10^decay (K P).
-                block["gravity_access_log"] = np.log1p(10.0**decay * (kernels[decay] @ np.nan_to_num(pop)))
+                block["gravity_access_log"] = np.log1p(10.0**decay * (kernels[decay] @ np.nan_to_num(gpop)))
                 spec("gravity_access_log", "log persons", "log of the potential sum_j P_j (d_ij / 10 km)^-decay",
                      "gravity")
             for wname, w in weights.items():
@@ -437,6 +445,9 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
                     block[f"{stem}_{wname}"] = weighted_partner_mean(w, lag_t[src].to_numpy(float))
                     spec(f"{stem}_{wname}", unit, f"{wname}-weighted mean over partners of {src} at t (network lag)",
                          wname)
+            if log_dist is not None and not located.all():
+                gravity_columns = [c for c in block.columns if source_of.get(c) == "gravity" and c != "gravity_decay"]
+                block.loc[~located, gravity_columns] = np.nan
             blocks.append(block)
             for key in [k for k in matrix_cache if last_use[k] <= t]:
                 del matrix_cache[key]
@@ -449,17 +460,24 @@ def _tie_features(ds: Dataset, panel: pd.DataFrame, flows: pd.DataFrame, hist: d
 
 
 def _fit_gravity_at(kflows: pd.DataFrame, index: pd.Index, pop_wide: pd.DataFrame, flow_year: int,
-                    dist: np.ndarray | None) -> GravityFit | None:
-    """Unconstrained gravity fit of one flow year (populations of that year); None when not possible."""
+                    dist: np.ndarray | None, located: np.ndarray) -> GravityFit | None:
+    """Unconstrained gravity fit of one flow year (populations of that year) on the flows between ``located``
+    units (those with a centroid); None when not possible."""
     if dist is None or flow_year not in pop_wide.columns:
         return None
     mass = pop_wide[flow_year].to_numpy(float)
     o = unit_positions(kflows["origin"], index)
     d = unit_positions(kflows["destination"], index)
     keep = (o >= 0) & (d >= 0) & (o != d) & (kflows["value"].to_numpy(float) > 0)
+    value = kflows["value"].to_numpy(float)
+    if not located.all():  # the fit on the located units alone, in their own positions
+        keep &= located[np.maximum(o, 0)] & located[np.maximum(d, 0)]
+        position = np.cumsum(located) - 1
+        o, d = np.where(keep, position[np.maximum(o, 0)], -1), np.where(keep, position[np.maximum(d, 0)], -1)
+        mass, dist = mass[located], dist[np.ix_(located, located)]
     if keep.sum() < 10 or not (np.isfinite(mass) & (mass > 0)).all():
         return None
-    return fit_gravity(o[keep], d[keep], kflows["value"].to_numpy(float)[keep], mass, dist, len(index))
+    return fit_gravity(o[keep], d[keep], value[keep], mass, dist, len(mass))
 
 
 def build_features(ds: Dataset, flows: pd.DataFrame | None = None, *, panel: pd.DataFrame | None = None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -14,6 +15,7 @@ from test_training_backtest import FAST, write_synthetic
 from tiecast.cli import main
 from tiecast.common import ConfigError, DatasetError
 from tiecast.features import build_features, builtin_scenario, check_dataset, load_dataset
+from tiecast.features._panel import DEFAULT_DISTANCE_DECAY
 from tiecast.serving import sweep_questions
 from tiecast.serving._package import _example_question
 from tiecast.serving._service import answer_questions
@@ -146,4 +148,34 @@ def test_contract_checks_a_new_user_meets(tmp_path: Path) -> None:
     units.to_csv(gap / "units.csv", index=False)
     warnings = [p for p in check_dataset(gap) if p.severity == "warning"]
     assert any(p.column == "year" and "no unit has a row for 2012" in p.message for p in warnings)
-    assert any(p.column == "lat" and "00003" in (p.row or "") and "every unit" in p.message for p in warnings)
+    assert any(p.column == "lat" and "00003" in (p.row or "") and "no gravity features" in p.message
+               for p in warnings)
+
+
+def test_a_unit_without_coordinates_leaves_the_others_gravity_features_intact(tmp_path: Path) -> None:
+    """The unit gets NaN gravity features; every other unit's are exactly those of the dataset without it."""
+    folder = write_synthetic(tmp_path / "coords", yearly_flows=0.3)
+    units = pd.read_csv(folder / "units.csv", dtype={"unit_id": str})
+    rng = np.random.default_rng(3)
+    units["lat"], units["lon"] = 35 + rng.uniform(0, 3, len(units)), 127 + rng.uniform(0, 2, len(units))
+    units.loc[units["unit_id"] == "00004", ["lat", "lon"]] = float("nan")
+    units.to_csv(folder / "units.csv", index=False)
+    pf = build_features(load_dataset(folder))
+    gravity = [c for c in pf.names if c.endswith("_gravity") or "gravity_" in c]
+    assert {"borrowed_size_gravity_log", "gravity_access_log", "gravity_decay"} <= set(gravity)
+    frame = pf.frame.set_index(["unit_id", "year"])
+    assert frame.loc["00004", [c for c in gravity if c != "gravity_decay"]].isna().all().all()
+    without = tmp_path / "without"
+    without.mkdir()
+    units[units["unit_id"] != "00004"].to_csv(without / "units.csv", index=False)
+    panel = pd.read_csv(folder / "panel.csv", dtype={"unit_id": str})
+    panel[panel["unit_id"] != "00004"].to_csv(without / "panel.csv", index=False)
+    flows = pd.read_csv(folder / "flows.csv", dtype={"origin": str, "destination": str})
+    flows[(flows["origin"] != "00004") & (flows["destination"] != "00004")].to_csv(without / "flows.csv",
+                                                                                  index=False)
+    (without / "dataset.toml").write_bytes((folder / "dataset.toml").read_bytes())
+    reference = build_features(load_dataset(without)).frame.set_index(["unit_id", "year"])
+    mine = frame.drop(index="00004", level="unit_id")[gravity]
+    pd.testing.assert_frame_equal(mine, reference.loc[mine.index, gravity], rtol=1e-9, atol=1e-12)
+    assert mine["borrowed_size_gravity_log"].notna().mean() > 0.9
+    assert (mine["gravity_decay"] != DEFAULT_DISTANCE_DECAY).any()  # fitted on the located units' flows
