@@ -219,8 +219,8 @@ def sweep_questions(model: Any, *, units: Sequence[str] | None = None, candidate
     # Units without a target's value in the start year have no forecast of it (sf.unforecast): left out, said.
     ready = np.fromiter(((u, t) in sf.forecastable_ for u, t in zip(q["unit_id"], q["target"], strict=True)),
                         bool, len(q))
-    lacking = {t: [u for u in us if u in set(chosen)] for t, us in sf.unforecast().items()
-               if t in chosen_targets}
+    chosen_set = set(chosen)
+    lacking = {t: [u for u in us if u in chosen_set] for t, us in sf.unforecast().items() if t in chosen_targets}
     q = q[ready].reset_index(drop=True)
     short = sorted(set(chosen) - set(top.loc[top["rank"] == candidates, "unit_id"])) if candidates else []
     notes = [f"{len(chosen)} unit(s) x ({len(names)} built-in scenario(s) + {candidates} candidate partner(s)) x "

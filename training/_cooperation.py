@@ -310,8 +310,7 @@ class ScenarioForecaster:
     def _select(self, frame: pd.DataFrame, units: Sequence[str] | None) -> pd.DataFrame:
         if units is None:
             return frame
-        present = set(frame["unit_id"])
-        lacking = [u for u in units if str(u) not in present]
+        lacking = [u for u in units if not any((str(u), t) in self.forecastable_ for t in self.targets)]
         if lacking:  # every target missing: say so rather than answer with nothing
             self.check_forecastable(lacking[:1])
         return frame[frame["unit_id"].isin(set(units))].reset_index(drop=True)

@@ -159,8 +159,9 @@ FORECAST_NOTE = (f"difference = with - without, by the {REPORTED_METHOD} estimat
 
 def _say_unforecast(console: Console, sf: ScenarioForecaster, units: Sequence[str] | None) -> None:
     """One line per target naming the units (of ``units``, default all) left out for want of a start-year value."""
+    wanted = None if units is None else set(units)
     for target, lacking in sf.unforecast().items():
-        lacking = [u for u in lacking if units is None or u in set(units)]
+        lacking = [u for u in lacking if wanted is None or u in wanted]
         if lacking:
             shown = ", ".join(f"{u} {sf.names_.get(u, '')}".strip() for u in lacking[:5])
             console.print(f"not forecast: {len(lacking)} unit(s) without {target} in "
